@@ -1,0 +1,87 @@
+import { z } from 'zod';
+
+/**
+ * Every command the control plane can ask an agent to carry out. The list is closed: an agent
+ * answers anything else with an UNKNOWN_COMMAND error frame instead of guessing.
+ */
+export const AGENT_COMMAND_KINDS = [
+  'start',
+  'suspend',
+  'restore',
+  'migrate-out',
+  'migrate-in',
+  'save-state',
+  'move-state',
+  'run-batch',
+  'checkpoint-batch',
+  'hotplug',
+  'sleep-host',
+] as const;
+export type AgentCommandKind = (typeof AGENT_COMMAND_KINDS)[number];
+
+const statePath = z.string().min(1).max(4096).regex(/^\//, 'must be an absolute path');
+
+/** Which VM a command is about, with the fencing generation the control plane holds for it. */
+export const commandTargetSchema = z
+  .object({
+    vmId: z.string().min(1).max(128),
+    domainName: z.string().min(1).max(128).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'libvirt domain name'),
+    generation: z.number().int().nonnegative(),
+  })
+  .strict();
+export type CommandTarget = z.infer<typeof commandTargetSchema>;
+
+export const commandParamsSchemas = {
+  start: z.object({ domainXml: z.string().min(1).max(60_000).optional() }).strict(),
+  suspend: z.object({}).strict(),
+  restore: z.object({}).strict(),
+  'migrate-out': z
+    .object({ targetUri: z.string().min(1).max(1024), live: z.boolean().default(true), migrationUri: z.string().max(1024).optional() })
+    .strict(),
+  'migrate-in': z.object({ sourceHostId: z.string().min(1).max(128) }).strict(),
+  'save-state': z.object({ path: statePath }).strict(),
+  'move-state': z.object({ path: statePath, targetHost: z.string().min(1).max(253), targetPath: statePath }).strict(),
+  'run-batch': z.object({ taskId: z.string().min(1).max(128), domainXml: z.string().min(1).max(60_000).optional() }).strict(),
+  'checkpoint-batch': z.object({ taskId: z.string().min(1).max(128), path: statePath.optional() }).strict(),
+  hotplug: z
+    .object({ vcpus: z.number().int().positive().max(1024).optional(), memoryMiB: z.number().int().positive().optional() })
+    .strict()
+    .refine((p) => p.vcpus !== undefined || p.memoryMiB !== undefined, { message: 'give vcpus or memoryMiB' }),
+  'sleep-host': z.object({ mode: z.enum(['suspend', 'hibernate', 'poweroff']).default('suspend') }).strict(),
+} satisfies Record<AgentCommandKind, z.ZodType>;
+
+const idempotencyKey = z.string().min(8).max(128).regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits, . _ : -');
+
+function commandVariant<K extends AgentCommandKind>(kind: K) {
+  return z
+    .object({
+      type: z.literal('command'),
+      idempotencyKey,
+      operationId: z.string().min(1).max(128).optional(),
+      kind: z.literal(kind),
+      // sleep-host acts on the PC itself, every other command on one VM.
+      target: kind === 'sleep-host' ? commandTargetSchema.optional() : commandTargetSchema,
+      params: commandParamsSchemas[kind],
+    })
+    .strict();
+}
+
+export const commandFrameSchema = z.discriminatedUnion('kind', [
+  commandVariant('start'),
+  commandVariant('suspend'),
+  commandVariant('restore'),
+  commandVariant('migrate-out'),
+  commandVariant('migrate-in'),
+  commandVariant('save-state'),
+  commandVariant('move-state'),
+  commandVariant('run-batch'),
+  commandVariant('checkpoint-batch'),
+  commandVariant('hotplug'),
+  commandVariant('sleep-host'),
+]);
+export type CommandFrame = z.infer<typeof commandFrameSchema>;
+/** What a caller hands to `sendCommand`: a command frame before defaults are applied. */
+export type CommandFrameInput = z.input<typeof commandFrameSchema>;
+
+/** Just enough of a command to answer it when the rest is unreadable (e.g. an unknown kind). */
+export const commandEnvelopeSchema = z.object({ type: z.literal('command'), idempotencyKey, kind: z.string() }).loose();

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/** What a PC offers the pool; sent at enrollment and again whenever it changes. */
+export const hostInventorySchema = z
+  .object({
+    hostname: z.string().min(1).max(253),
+    cpuCores: z.number().int().positive().max(4096),
+    cpuModel: z.string().max(256).optional(),
+    memoryMiB: z.number().int().positive(),
+    diskGiB: z.number().nonnegative(),
+    gpus: z.array(z.object({ vendor: z.string().max(64), model: z.string().max(256) }).strict()).max(32),
+    macAddresses: z.array(z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, 'lower-case colon-separated MAC')).max(64),
+    hypervisor: z
+      .object({
+        kvm: z.boolean(),
+        libvirtVersion: z.string().max(64).nullable(),
+        qemuVersion: z.string().max(64).nullable(),
+        liveMigration: z.boolean(),
+        hotplugCpu: z.boolean(),
+        hotplugMemory: z.boolean(),
+      })
+      .strict(),
+    agentVersion: z.string().min(1).max(64),
+    os: z.string().max(256).optional(),
+  })
+  .strict();
+
+export type HostInventory = z.infer<typeof hostInventorySchema>;
