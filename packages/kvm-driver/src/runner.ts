@@ -1,0 +1,86 @@
+// Runs commands on this machine: child_process with an argv (no shell, so nothing is ever
+// interpreted), C locale so libvirt's error text is the English that errors.ts matches.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { CommandResult, CommandRunner, RunOptions } from './driver.js';
+import { HostUnreachable, OperationAborted, OperationTimeout } from './errors.js';
+
+const KILL_GRACE_MS = 2000;
+
+export class LocalCommandRunner implements CommandRunner {
+  readonly description = 'local';
+
+  run(argv: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
+    const [cmd, ...args] = argv;
+    if (!cmd) return Promise.reject(new TypeError('argv must name a program'));
+    const what = argv.slice(0, 3).join(' ');
+    if (opts.signal?.aborted) return Promise.reject(new OperationAborted(what));
+    return new Promise<CommandResult>((resolve, reject) => {
+      const child = spawn(cmd, args, {
+        env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let settled = false;
+      let failure: Error | undefined;
+      const finish = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const kill = (why: Error): void => {
+        failure = why;
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
+      };
+      const onAbort = (): void => kill(new OperationAborted(what));
+      const timer = opts.timeoutMs ? setTimeout(() => kill(new OperationTimeout(what, opts.timeoutMs ?? 0)), opts.timeoutMs) : undefined;
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stderr.on('data', (b: Buffer) => err.push(b));
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        finish(() => reject(e.code === 'ENOENT' ? new HostUnreachable('localhost', `${cmd} is not installed: ${e.message}`, { cause: e }) : e));
+      });
+      child.on('close', (code, sig) => {
+        finish(() => {
+          if (failure) return reject(failure);
+          resolve({ code: code ?? (sig ? 128 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+        });
+      });
+      child.stdin.on('error', () => {
+        /* the program may exit without reading stdin; its exit code tells the story */
+      });
+      if (opts.stdin !== undefined) child.stdin.end(opts.stdin);
+      else child.stdin.end();
+    });
+  }
+
+  async *stream(argv: readonly string[], opts: { signal: AbortSignal }): AsyncIterable<string> {
+    const [cmd, ...args] = argv;
+    if (!cmd) throw new TypeError('argv must name a program');
+    if (opts.signal.aborted) return;
+    const child = spawn(cmd, args, { env: { ...process.env, LC_ALL: 'C', LANG: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stderr: Buffer[] = [];
+    child.stderr.on('data', (b: Buffer) => stderr.push(b));
+    const onAbort = (): void => {
+      child.kill('SIGTERM');
+    };
+    opts.signal.addEventListener('abort', onAbort, { once: true });
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    try {
+      for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) yield line;
+      const code = await exited;
+      if (!opts.signal.aborted && code !== 0) {
+        const e = new Error(Buffer.concat(stderr).toString('utf8') || `${cmd} exited with ${code}`) as Error & { stderr?: string };
+        e.stderr = Buffer.concat(stderr).toString('utf8');
+        throw e;
+      }
+    } finally {
+      opts.signal.removeEventListener('abort', onAbort);
+      if (child.exitCode === null) child.kill('SIGTERM');
+    }
+  }
+}
