@@ -14,12 +14,12 @@ const at = '2026-11-26T09:00:00.000Z';
 
 describe('agent protocol: up-frames', () => {
   it('accepts a hello with the current version', () => {
-    const r = decodeUpFrame(JSON.stringify({ type: 'hello', protocolVersion: AGENT_PROTOCOL_VERSION, agentVersion: '0.1.0', lastSeq: 0 }));
-    expect(r).toEqual({ ok: true, frame: { type: 'hello', protocolVersion: AGENT_PROTOCOL_VERSION, agentVersion: '0.1.0', lastSeq: 0 } });
+    const r = decodeUpFrame(JSON.stringify({ type: 'hello', protocolVersion: AGENT_PROTOCOL_VERSION, agentVersion: '0.1.0' }));
+    expect(r).toEqual({ ok: true, frame: { type: 'hello', protocolVersion: AGENT_PROTOCOL_VERSION, agentVersion: '0.1.0' } });
   });
 
   it('refuses an unknown protocol version with a fatal UNSUPPORTED_VERSION error frame', () => {
-    const r = decodeUpFrame(JSON.stringify({ type: 'hello', protocolVersion: 99, agentVersion: '9.0.0', lastSeq: 0 }));
+    const r = decodeUpFrame(JSON.stringify({ type: 'hello', protocolVersion: 99, agentVersion: '9.0.0' }));
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.error.code).toBe('UNSUPPORTED_VERSION');

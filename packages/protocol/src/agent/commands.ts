@@ -31,17 +31,25 @@ export const commandTargetSchema = z
   .strict();
 export type CommandTarget = z.infer<typeof commandTargetSchema>;
 
+/**
+ * A domain definition travels as an object the agent validates against the kvm-driver's
+ * DomainSpec schema (the protocol does not depend on the driver package).
+ */
+const domainSpec = z.record(z.string(), z.unknown());
+
 export const commandParamsSchemas = {
-  start: z.object({ domainXml: z.string().min(1).max(60_000).optional() }).strict(),
+  /** Boots the domain, defining it first when a spec is given. */
+  start: z.object({ spec: domainSpec.optional() }).strict(),
   suspend: z.object({}).strict(),
   restore: z.object({}).strict(),
   'migrate-out': z
     .object({ targetUri: z.string().min(1).max(1024), live: z.boolean().default(true), migrationUri: z.string().max(1024).optional() })
     .strict(),
-  'migrate-in': z.object({ sourceHostId: z.string().min(1).max(128) }).strict(),
+  /** Confirms a live migration arrived, or restores a moved state file when statePath is given. */
+  'migrate-in': z.object({ sourceHostId: z.string().min(1).max(128), statePath: statePath.optional() }).strict(),
   'save-state': z.object({ path: statePath }).strict(),
   'move-state': z.object({ path: statePath, targetHost: z.string().min(1).max(253), targetPath: statePath }).strict(),
-  'run-batch': z.object({ taskId: z.string().min(1).max(128), domainXml: z.string().min(1).max(60_000).optional() }).strict(),
+  'run-batch': z.object({ taskId: z.string().min(1).max(128), spec: domainSpec.optional() }).strict(),
   'checkpoint-batch': z.object({ taskId: z.string().min(1).max(128), path: statePath.optional() }).strict(),
   hotplug: z
     .object({ vcpus: z.number().int().positive().max(1024).optional(), memoryMiB: z.number().int().positive().optional() })

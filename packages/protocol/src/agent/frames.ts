@@ -3,8 +3,9 @@ import { hostInventorySchema } from './inventory.js';
 import { commandFrameSchema } from './commands.js';
 
 const timestamp = z.iso.datetime({ offset: true });
-/** Up-frames carry a per-connection-independent, per-agent increasing sequence number; the
- * API acknowledges each one so the agent knows what it may drop from its outbox. */
+/** Up-frames carry an increasing sequence number; the API acknowledges each one so the agent
+ * knows what it may drop from its outbox. Receivers must tolerate repeats (a frame whose ack was
+ * lost is sent again after a reconnect): every up-frame is safe to apply twice. */
 const seq = z.number().int().positive();
 
 export const PRESENCE_STATES = ['present', 'idle'] as const;
@@ -34,8 +35,6 @@ export const agentHelloFrameSchema = z
     type: z.literal('hello'),
     protocolVersion: z.number().int().positive(),
     agentVersion: z.string().min(1).max(64),
-    /** Highest seq the agent has ever sent: lets the API notice a gap. */
-    lastSeq: z.number().int().nonnegative(),
   })
   .strict();
 
@@ -44,9 +43,7 @@ export const serverHelloFrameSchema = z
     type: z.literal('hello'),
     protocolVersion: z.number().int().positive(),
     hostId: z.string().min(1),
-    heartbeatIntervalSeconds: z.number().int().positive().max(3600),
-    /** Highest agent seq the control plane has durably recorded; the agent drops older frames. */
-    lastAckedSeq: z.number().int().nonnegative(),
+    heartbeatIntervalSeconds: z.number().positive().max(3600),
   })
   .strict();
 
@@ -95,9 +92,10 @@ export const inventoryFrameSchema = z
   .object({ type: z.literal('inventory'), seq, at: timestamp, inventory: hostInventorySchema })
   .strict();
 
-export const DOMAIN_STATES = ['running', 'paused', 'shutoff', 'saved', 'crashed', 'absent', 'unknown'] as const;
+/** Same words as the kvm-driver's DomainState: 'saved' has a managed-save image, 'missing' is not defined here. */
+export const DOMAIN_STATES = ['running', 'paused', 'shutoff', 'saved', 'crashed', 'missing'] as const;
 export const domainStateSchema = z
-  .object({ domainName: z.string().min(1).max(128), state: z.enum(DOMAIN_STATES), hasManagedSave: z.boolean().optional() })
+  .object({ domainName: z.string().min(1).max(128), state: z.enum(DOMAIN_STATES) })
   .strict();
 export type DomainStateReport = z.infer<typeof domainStateSchema>;
 
