@@ -1,0 +1,46 @@
+import { Command } from 'commander';
+import type { CliIo } from '../context.js';
+import { parsePositiveInt } from '../input.js';
+import { columns, handler, id, listOpts, withListOptions } from './shared.js';
+
+export function hostCommand(io: CliIo): Command {
+  const host = new Command('host').description('enrolled PCs (admin)');
+
+  withListOptions(host.command('list').description('list hosts').option('--pool <id>', 'only this pool').option('--state <state>', 'only hosts in this state'))
+    .action(handler(io, (ctx, _args, opts) => ctx.list('/api/v1/hosts', { poolId: opts.pool as string | undefined, state: opts.state as string | undefined }, listOpts(opts), columns.host)));
+
+  host.command('show').argument('<id>', 'host id').description('show a host')
+    .action(handler(io, async (ctx, [hostId]) => ctx.record(await ctx.client().request('GET', `/api/v1/hosts/${id(hostId!)}`))));
+
+  host.command('drain').argument('<id>', 'host id').description('stop placing batch work on a host')
+    .action(handler(io, async (ctx, [hostId]) => ctx.record(await ctx.client().request('POST', `/api/v1/hosts/${id(hostId!)}/drain`))));
+
+  host.command('undrain').argument('<id>', 'host id').description('resume placing batch work on a host')
+    .action(handler(io, async (ctx, [hostId]) => ctx.record(await ctx.client().request('POST', `/api/v1/hosts/${id(hostId!)}/undrain`))));
+
+  host.command('remove').argument('<id>', 'host id').description('remove a host and revoke its credential')
+    .action(handler(io, async (ctx, [hostId]) => {
+      await ctx.client().request('DELETE', `/api/v1/hosts/${id(hostId!)}`);
+      ctx.done(`removed host ${hostId}; its credential is revoked`, { removed: hostId });
+    }));
+
+  host.command('enroll-token').description('create a one-time token an agent uses to enroll its PC into a pool')
+    .requiredOption('--pool <id>', 'pool the PC joins')
+    .option('--ttl <seconds>', 'how long the token stays valid', parsePositiveInt)
+    .option('--note <text>', 'why/for which PC')
+    .action(handler(io, async (ctx, _args, opts) => {
+      const body = { poolId: opts.pool, ttlSeconds: opts.ttl, note: opts.note };
+      const created = await ctx.client().request('POST', '/api/v1/enrollment-tokens', { body });
+      ctx.record(created, 'the token is shown once: give it to the agent now (deskpool-agent enroll --token ...)');
+    }));
+
+  withListOptions(host.command('enroll-tokens').description('list enrollment tokens (no secrets)'))
+    .action(handler(io, (ctx, _args, opts) => ctx.list('/api/v1/enrollment-tokens', {}, listOpts(opts), columns.enrollmentToken)));
+
+  host.command('revoke-enroll-token').argument('<id>', 'enrollment token id').description('revoke an unused enrollment token')
+    .action(handler(io, async (ctx, [tokenId]) => {
+      await ctx.client().request('DELETE', `/api/v1/enrollment-tokens/${id(tokenId!)}`);
+      ctx.done(`revoked enrollment token ${tokenId}`, { revoked: tokenId });
+    }));
+  return host;
+}
