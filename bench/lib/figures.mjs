@@ -1,0 +1,191 @@
+// Pure logic of the benchmark harness: target parsing, merging package result files into
+// bench/results/latest.json, and rendering BENCHMARKS.md. No I/O here (scripts/bench*.mjs do it).
+import { z } from 'zod';
+
+const OPERATORS = ['<=', '>=', '==', '<', '>'];
+
+/**
+ * "<= 20" → { op: '<=', value: 20 }; null, "", "—" or "-" → null (the figure has no target).
+ * Anything else is a mistake in the catalogue and throws.
+ */
+export function parseTarget(text) {
+  if (text === null || text === undefined) return null;
+  const trimmed = String(text).trim();
+  if (trimmed === '' || trimmed === '—' || trimmed === '-') return null;
+  const match = /^(<=|>=|==|<|>)\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)$/i.exec(trimmed);
+  if (!match) throw new Error(`bad target "${text}": expected one of ${OPERATORS.join(' ')} followed by a number, e.g. "<= 20"`);
+  return { op: match[1], value: Number(match[2]) };
+}
+
+/** 'met' | 'not met' | 'not measured' | 'no target'. */
+export function evaluateTarget(value, targetText) {
+  const target = parseTarget(targetText);
+  if (value === null || value === undefined) return 'not measured';
+  if (!target) return 'no target';
+  const ok = {
+    '<=': value <= target.value,
+    '>=': value >= target.value,
+    '==': value === target.value,
+    '<': value < target.value,
+    '>': value > target.value,
+  }[target.op];
+  return ok ? 'met' : 'not met';
+}
+
+const baselineSchema = z.object({ name: z.string(), value: z.number().nullable() }).passthrough();
+const resultFigureSchema = z
+  .object({
+    value: z.number().finite().nullable(),
+    unit: z.string().optional(),
+    target: z.string().nullable().optional(),
+    method: z.string().optional(),
+    baseline: baselineSchema.optional(),
+    why: z.string().optional(),
+    date: z.string().optional(),
+  })
+  .passthrough()
+  .refine((f) => f.value !== null || (f.why !== undefined && f.why !== ''), { message: 'a null value needs a "why"', path: ['why'] });
+
+/** What a package's bench writes to bench/results/<name>.json. */
+export const resultFileSchema = z.object({
+  date: z.string().optional(),
+  machine: z.string().optional(),
+  figures: z.record(z.string(), resultFigureSchema),
+});
+
+/**
+ * Validates one result file's parsed JSON; returns { ok: true, data } or { ok: false, error }
+ * with the offending field named.
+ */
+export function checkResultFile(raw) {
+  const parsed = resultFileSchema.safeParse(raw);
+  if (parsed.success) return { ok: true, data: parsed.data };
+  const issue = parsed.error.issues[0];
+  return { ok: false, error: `${issue.path.join('.') || '(root)'}: ${issue.message}` };
+}
+
+/**
+ * Builds latest.json.
+ * - catalogue: [{ name, unit, target, what }] (bench/figures.json)
+ * - sources: [{ file, owner, mtime, data }] valid result files (owner = package that wrote it, if known)
+ * - benches: [{ package, status: 'ok' | 'failed' | 'timeout', error?, durationMs }] this run's benches
+ * - problems: [{ file, error }] result files that could not be read or failed validation
+ * Every catalogue figure is present. A figure from a file written by a bench that failed this run
+ * is null with that failure as why; among several sources, the newest date wins.
+ */
+export function mergeResults({ catalogue, sources, benches = [], problems = [], date, machine }) {
+  const failedBy = new Map(benches.filter((b) => b.status !== 'ok').map((b) => [b.package, b]));
+  const candidates = new Map();
+  for (const source of sources) {
+    const failure = source.owner ? failedBy.get(source.owner) : undefined;
+    for (const [name, figure] of Object.entries(source.data.figures)) {
+      const figureDate = figure.date ?? source.data.date ?? source.mtime;
+      const entry = failure
+        ? { value: null, unit: figure.unit, method: figure.method, why: `bench of ${failure.package} ${failure.status === 'timeout' ? 'timed out' : 'failed'} in this run: ${failure.error ?? 'no detail'}`, date }
+        : { ...figure, date: figureDate };
+      entry.source = source.file;
+      const previous = candidates.get(name);
+      if (!previous || String(entry.date ?? '') >= String(previous.date ?? '')) candidates.set(name, entry);
+    }
+  }
+
+  const unmeasuredWhy = () => {
+    const parts = ['not measured: no bench reported this figure'];
+    if (failedBy.size > 0) parts.push(`benches that failed in this run: ${[...failedBy.values()].map((b) => `${b.package} (${b.error ?? b.status})`).join('; ')}`);
+    if (problems.length > 0) parts.push(`unreadable result files: ${problems.map((p) => `${p.file} (${p.error})`).join('; ')}`);
+    return parts.join('; ');
+  };
+
+  const figures = {};
+  for (const entry of catalogue) {
+    parseTarget(entry.target); // a typo in the catalogue must fail loudly, not evaluate wrongly
+    const found = candidates.get(entry.name);
+    candidates.delete(entry.name);
+    let chosen = found ?? { value: null, why: unmeasuredWhy(), date };
+    if (chosen.value !== null && chosen.unit && chosen.unit !== entry.unit) {
+      // A number in the wrong unit would compare against the target wrongly; refuse it.
+      chosen = { ...chosen, value: null, why: `bench reported unit "${chosen.unit}" but this figure is in "${entry.unit}"` };
+    }
+    figures[entry.name] = finishFigure(chosen, { unit: entry.unit, target: entry.target ?? null, what: entry.what });
+  }
+  // Figures the catalogue does not name ("add more as you like") follow in name order.
+  for (const name of [...candidates.keys()].sort()) {
+    const found = candidates.get(name);
+    figures[name] = finishFigure(found, { unit: found.unit ?? '', target: found.target ?? null, what: undefined });
+  }
+  return { date, machine, figures, benches, problems };
+}
+
+function finishFigure(found, { unit, target, what }) {
+  const figure = {
+    value: found.value,
+    unit: unit || found.unit || '',
+    target,
+    method: found.method ?? (found.value === null ? '' : 'not described by its bench'),
+  };
+  if (found.baseline) figure.baseline = found.baseline;
+  if (found.value === null) figure.why = found.why ?? 'not measured';
+  figure.status = evaluateTarget(found.value, target);
+  if (found.date) figure.date = found.date;
+  if (found.source) figure.source = found.source;
+  if (what) figure.what = what;
+  return figure;
+}
+
+function formatValue(value) {
+  if (value === null || value === undefined) return '—';
+  if (Number.isInteger(value)) return String(value);
+  const abs = Math.abs(value);
+  return abs >= 100 ? value.toFixed(0) : abs >= 1 ? value.toFixed(2) : value.toPrecision(3);
+}
+
+function escapeCell(text) {
+  return String(text ?? '').replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+}
+
+const STATUS_TEXT = { met: 'met', 'not met': '**not met**', 'not measured': 'not measured', 'no target': '—' };
+
+/** BENCHMARKS.md from latest.json (plus machine details for the notes). */
+export function renderMarkdown(latest, { machineDetails = [] } = {}) {
+  const rows = Object.entries(latest.figures).map(([name, f]) => {
+    const method = f.value === null ? `not measured: ${escapeCell(f.why).replace(/^not measured: /, '')}` : escapeCell(f.method) + (f.baseline ? ` (baseline: ${escapeCell(f.baseline.name)} = ${formatValue(f.baseline.value)})` : '');
+    return `| \`${name}\` | ${formatValue(f.value)} | ${escapeCell(f.unit)} | ${escapeCell(f.target ?? '—')} | ${STATUS_TEXT[f.status] ?? f.status} | ${method} | ${escapeCell((f.date ?? '').slice(0, 10))} |`;
+  });
+  const counts = Object.values(latest.figures).reduce((acc, f) => ({ ...acc, [f.status]: (acc[f.status] ?? 0) + 1 }), {});
+  const benchLines = (latest.benches ?? []).map((b) => `- \`${b.package}\`: ${b.status}${b.durationMs !== undefined ? ` in ${(b.durationMs / 1000).toFixed(1)} s` : ''}${b.error ? ` — ${escapeCell(b.error)}` : ''}`);
+  const problemLines = (latest.problems ?? []).map((p) => `- \`${p.file}\`: ${escapeCell(p.error)}`);
+  return [
+    '# Benchmarks',
+    '',
+    `Generated by \`npm run bench\` (scripts/bench.mjs → bench/results/latest.json → scripts/bench-report.mjs) on ${latest.date}.`,
+    'Do not edit by hand: rerun the benches instead.',
+    '',
+    `Machine: ${latest.machine}`,
+    '',
+    `Summary: ${counts.met ?? 0} met, ${counts['not met'] ?? 0} not met, ${counts['not measured'] ?? 0} not measured, ${counts['no target'] ?? 0} measured without a target.`,
+    '',
+    '| figure | value | unit | target | status | method | date |',
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    '## Machine',
+    '',
+    ...(machineDetails.length > 0 ? machineDetails.map((d) => `- ${d}`) : [`- ${latest.machine}`]),
+    '',
+    '## Method',
+    '',
+    '- Each package with a `bench` script in its package.json is run in turn (`npm run bench -w <package>`); each writes',
+    '  `bench/results/<name>.json` as `{ date, machine, figures: { <name>: { value, unit, method, baseline?, why? } } }`.',
+    '- Timings are medians of several runs unless the name says p99. Where a figure is an overhead, the baseline',
+    '  (e.g. raw `virsh`) was run in the same process and run, and the figure is the difference.',
+    '- A bench that fails or times out does not stop the others: the figures it wrote are reported as not measured,',
+    '  with its error. A figure no bench reports is listed as not measured, never left out or estimated.',
+    '- "date" is when the figure was measured; figures from result files not rewritten in this run keep their older date.',
+    '',
+    '## Benches in this run',
+    '',
+    ...(benchLines.length > 0 ? benchLines : ['- none ran (merge only, or no package has a `bench` script yet)']),
+    ...(problemLines.length > 0 ? ['', '## Result files that could not be used', '', ...problemLines] : []),
+    '',
+  ].join('\n');
+}
