@@ -1,22 +1,24 @@
-import { Command } from 'commander';
+import { createEnrollmentTokenSchema, HOST_ONLINE_STATES } from '@deskpool/protocol';
+import { Command, Option } from 'commander';
 import type { CliIo } from '../context.js';
 import { parsePositiveInt } from '../input.js';
+import { validateBody } from '../validate.js';
 import { columns, handler, id, listOpts, withListOptions } from './shared.js';
 
 export function hostCommand(io: CliIo): Command {
   const host = new Command('host').description('enrolled PCs (admin)');
 
-  withListOptions(host.command('list').description('list hosts').option('--pool <id>', 'only this pool').option('--state <state>', 'only hosts in this state'))
+  withListOptions(host.command('list').description('list hosts').option('--pool <id>', 'only this pool').addOption(new Option('--state <state>', 'only hosts in this state').choices(HOST_ONLINE_STATES)))
     .action(handler(io, (ctx, _args, opts) => ctx.list('/api/v1/hosts', { poolId: opts.pool as string | undefined, state: opts.state as string | undefined }, listOpts(opts), columns.host)));
 
   host.command('show').argument('<id>', 'host id').description('show a host')
     .action(handler(io, async (ctx, [hostId]) => ctx.record(await ctx.client().request('GET', `/api/v1/hosts/${id(hostId!)}`))));
 
   host.command('drain').argument('<id>', 'host id').description('stop placing batch work on a host')
-    .action(handler(io, async (ctx, [hostId]) => ctx.record(await ctx.client().request('POST', `/api/v1/hosts/${id(hostId!)}/drain`))));
+    .action(handler(io, async (ctx, [hostId]) => ctx.record(await ctx.client().request('POST', `/api/v1/hosts/${id(hostId!)}/drain`, { body: {} }))));
 
   host.command('undrain').argument('<id>', 'host id').description('resume placing batch work on a host')
-    .action(handler(io, async (ctx, [hostId]) => ctx.record(await ctx.client().request('POST', `/api/v1/hosts/${id(hostId!)}/undrain`))));
+    .action(handler(io, async (ctx, [hostId]) => ctx.record(await ctx.client().request('POST', `/api/v1/hosts/${id(hostId!)}/undrain`, { body: {} }))));
 
   host.command('remove').argument('<id>', 'host id').description('remove a host and revoke its credential')
     .action(handler(io, async (ctx, [hostId]) => {
@@ -29,7 +31,8 @@ export function hostCommand(io: CliIo): Command {
     .option('--ttl <seconds>', 'how long the token stays valid', parsePositiveInt)
     .option('--note <text>', 'why/for which PC')
     .action(handler(io, async (ctx, _args, opts) => {
-      const body = { poolId: opts.pool, ttlSeconds: opts.ttl, note: opts.note };
+      const body = Object.fromEntries(Object.entries({ poolId: opts.pool, ttlSeconds: opts.ttl, note: opts.note }).filter(([, v]) => v !== undefined));
+      validateBody(createEnrollmentTokenSchema, body, 'enrollment token');
       const created = await ctx.client().request('POST', '/api/v1/enrollment-tokens', { body });
       ctx.record(created, 'the token is shown once: give it to the agent now (deskpool-agent enroll --token ...)');
     }));

@@ -1,8 +1,10 @@
+import { listAuditQuerySchema } from '@deskpool/protocol';
 import { Command } from 'commander';
 import type { CliIo } from '../context.js';
 import { ServerUnhealthyError, UsageError } from '../errors.js';
 import { formatRecord } from '../format.js';
 import { parseTimestamp } from '../input.js';
+import { validateBody } from '../validate.js';
 import { columns, handler, listOpts, withListOptions } from './shared.js';
 
 export function auditCommand(io: CliIo): Command {
@@ -17,6 +19,7 @@ export function auditCommand(io: CliIo): Command {
       actor: opts.actor as string | undefined, action: opts.action as string | undefined,
       since: opts.since as string | undefined, until: opts.until as string | undefined,
     };
+    validateBody(listAuditQuerySchema, query, 'audit filter');
     return ctx.list('/api/v1/audit', query, listOpts(opts), columns.audit);
   }));
 }
@@ -62,9 +65,9 @@ export function loginCommand(io: CliIo): Command {
 function describeMe(me: unknown): string {
   if (me && typeof me === 'object') {
     const m = me as Record<string, unknown>;
-    const who = m.email ?? m.name ?? m.id ?? m.tokenName;
-    const role = m.role;
-    if (who !== undefined) return `${String(who)}${role ? ` (${String(role)})` : ''}`;
+    const user = m.user as Record<string, unknown> | null | undefined;
+    const who = user?.name ?? m.actor ?? m.tokenName;
+    if (who !== undefined) return `${String(who)}${m.role ? ` (${String(m.role)})` : ''}`;
   }
   return JSON.stringify(me);
 }

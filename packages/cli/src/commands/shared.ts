@@ -47,12 +47,12 @@ export function listOpts(opts: Record<string, unknown>): { limit?: number; curso
 }
 
 export const columns = {
-  pool: [{ key: 'id' }, { key: 'name' }, { key: 'timeZone' }, { key: 'policy.timeZone', header: 'timeZone' }, { key: 'description' }, { key: 'version' }, { key: 'createdAt' }],
-  host: [{ key: 'id' }, { key: 'hostname' }, { key: 'name' }, { key: 'poolId' }, { key: 'state' }, { key: 'drained' }, { key: 'ownerId', header: 'owner' }, { key: 'cores' }, { key: 'memoryMiB' }, { key: 'lastSeenAt' }],
-  enrollmentToken: [{ key: 'id' }, { key: 'poolId' }, { key: 'note' }, { key: 'expiresAt' }, { key: 'usedAt' }, { key: 'revokedAt' }],
-  user: [{ key: 'id' }, { key: 'email' }, { key: 'username' }, { key: 'name' }, { key: 'displayName' }, { key: 'role' }, { key: 'poolId' }, { key: 'version' }],
-  token: [{ key: 'id' }, { key: 'name' }, { key: 'role' }, { key: 'userId' }, { key: 'createdAt' }, { key: 'lastUsedAt' }, { key: 'revokedAt' }],
-  vm: [{ key: 'id' }, { key: 'name' }, { key: 'userId', header: 'user' }, { key: 'ownerId', header: 'owner' }, { key: 'hostId', header: 'host' }, { key: 'state' }, { key: 'vcpus' }, { key: 'memoryMiB' }, { key: 'pinned' }],
-  job: [{ key: 'id' }, { key: 'name' }, { key: 'state' }, { key: 'status' }, { key: 'priority' }, { key: 'submitterId', header: 'submitter' }, { key: 'ownerId', header: 'owner' }, { key: 'createdAt' }],
-  audit: [{ key: 'at' }, { key: 'createdAt' }, { key: 'actor' }, { key: 'action' }, { key: 'entityType' }, { key: 'entityId' }, { key: 'cause' }],
+  pool: [{ key: 'id' }, { key: 'name' }, { key: 'timeZone' }, { key: 'officeHoursStart', header: 'from' }, { key: 'officeHoursEnd', header: 'to' }, { key: 'batchAllowed', header: 'batch' }, { key: 'version' }],
+  host: [{ key: 'id' }, { key: 'name' }, { key: 'poolId', header: 'pool' }, { key: 'state' }, { key: 'presence' }, { key: 'drained' }, { key: 'cores' }, { key: 'memoryMiB' }, { key: 'lastHeartbeatAt', header: 'heartbeat' }],
+  enrollmentToken: [{ key: 'id' }, { key: 'poolId', header: 'pool' }, { key: 'note' }, { key: 'expiresAt' }, { key: 'usedAt' }, { key: 'revokedAt' }],
+  user: [{ key: 'id' }, { key: 'name' }, { key: 'displayName' }, { key: 'role' }, { key: 'poolId', header: 'pool' }, { key: 'version' }],
+  token: [{ key: 'id' }, { key: 'name' }, { key: 'role' }, { key: 'userId', header: 'user' }, { key: 'createdAt' }, { key: 'lastUsedAt' }, { key: 'revokedAt' }],
+  vm: [{ key: 'id' }, { key: 'name' }, { key: 'ownerUserId', header: 'owner' }, { key: 'state' }, { key: 'currentHostId', header: 'host' }, { key: 'vcpus' }, { key: 'memoryMiB' }, { key: 'pinned' }],
+  job: [{ key: 'id' }, { key: 'name' }, { key: 'state' }, { key: 'priority' }, { key: 'taskCount', header: 'tasks' }, { key: 'submittedBy' }, { key: 'createdAt' }],
+  audit: [{ key: 'at' }, { key: 'actor' }, { key: 'action' }, { key: 'entityType' }, { key: 'entityId' }, { key: 'cause' }],
 } satisfies Record<string, Column[]>;

@@ -1,6 +1,8 @@
-import { Command } from 'commander';
+import { createVmSchema, pinVmSchema, VM_STATES } from '@deskpool/protocol';
+import { Command, Option } from 'commander';
 import type { CliIo } from '../context.js';
-import { parsePositiveInt } from '../input.js';
+import { parsePositiveInt, parseTimestamp } from '../input.js';
+import { validateBody } from '../validate.js';
 import { buildBody, columns, handler, id, listOpts, withBodyOptions, withListOptions } from './shared.js';
 
 export function vmCommand(io: CliIo): Command {
@@ -8,24 +10,39 @@ export function vmCommand(io: CliIo): Command {
 
   withBodyOptions(
     vm.command('create').description('create a desktop VM for a user (admin)')
-      .option('--user <id>', 'owner of the desktop').option('--name <name>', 'VM name')
+      .option('--name <name>', 'VM (libvirt domain) name').option('--owner <id>', 'user who owns the desktop')
+      .option('--pool <id>', 'pool (default: the owner\'s)')
       .option('--vcpus <n>', 'virtual CPUs', parsePositiveInt).option('--memory-mib <n>', 'memory in MiB', parsePositiveInt)
-      .option('--disk-gib <n>', 'disk in GiB', parsePositiveInt).option('--host <id>', 'home host (usually the user\'s own PC)'),
+      .option('--max-vcpus <n>', 'hot-plug ceiling for vCPUs', parsePositiveInt).option('--max-memory-mib <n>', 'hot-plug ceiling for memory', parsePositiveInt)
+      .option('--disk-gib <n>', 'disk size in GiB', parsePositiveInt).option('--disk-location <path>', 'where the disk image lives'),
   ).action(handler(io, async (ctx, _args, opts) => {
-    const body = buildBody(opts, { userId: opts.user, name: opts.name, vcpus: opts.vcpus, memoryMiB: opts.memoryMib, diskGiB: opts.diskGib, hostId: opts.host });
+    const body = buildBody(opts, {
+      name: opts.name, ownerUserId: opts.owner, poolId: opts.pool, vcpus: opts.vcpus, memoryMiB: opts.memoryMib,
+      maxVcpus: opts.maxVcpus, maxMemoryMiB: opts.maxMemoryMib, diskGiB: opts.diskGib, diskLocation: opts.diskLocation,
+    });
+    validateBody(createVmSchema, body, 'VM');
     ctx.record(await ctx.client().request('POST', '/api/v1/vms', { body }));
   }));
 
-  withListOptions(vm.command('list').description('list desktop VMs (a user sees their own)'))
-    .action(handler(io, (ctx, _args, opts) => ctx.list('/api/v1/vms', {}, listOpts(opts), columns.vm)));
+  withListOptions(
+    vm.command('list').description('list desktop VMs (a user sees their own)')
+      .option('--owner <id>', 'only this user\'s').option('--pool <id>', 'only this pool')
+      .addOption(new Option('--state <state>', 'only VMs in this state').choices(VM_STATES)),
+  ).action(handler(io, (ctx, _args, opts) =>
+    ctx.list('/api/v1/vms', { ownerUserId: opts.owner as string | undefined, poolId: opts.pool as string | undefined, state: opts.state as string | undefined }, listOpts(opts), columns.vm)));
 
   vm.command('show').argument('<id>', 'VM id').description('show a desktop VM')
     .action(handler(io, async (ctx, [vmId]) => ctx.record(await ctx.client().request('GET', `/api/v1/vms/${id(vmId!)}`))));
 
   vm.command('pin').argument('<id>', 'VM id').description('keep this desktop running tonight')
-    .action(handler(io, async (ctx, [vmId]) => ctx.record(await ctx.client().request('POST', `/api/v1/vms/${id(vmId!)}/pin`))));
+    .option('--until <time>', 'keep it running until then (ISO 8601); default: until unpinned', parseTimestamp)
+    .action(handler(io, async (ctx, [vmId], opts) => {
+      const body = opts.until === undefined ? {} : { until: opts.until };
+      validateBody(pinVmSchema, body, 'pin');
+      ctx.record(await ctx.client().request('POST', `/api/v1/vms/${id(vmId!)}/pin`, { body }));
+    }));
 
   vm.command('unpin').argument('<id>', 'VM id').description('let this desktop be suspended when idle again')
-    .action(handler(io, async (ctx, [vmId]) => ctx.record(await ctx.client().request('POST', `/api/v1/vms/${id(vmId!)}/unpin`))));
+    .action(handler(io, async (ctx, [vmId]) => ctx.record(await ctx.client().request('POST', `/api/v1/vms/${id(vmId!)}/unpin`, { body: {} }))));
   return vm;
 }
