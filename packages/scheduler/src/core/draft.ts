@@ -1,0 +1,278 @@
+import { localTime, type LocalTime } from './local-time.js';
+import { addResources, NO_RESOURCES } from './resources.js';
+import type {
+  Action,
+  BatchTask,
+  Cause,
+  Command,
+  DesktopVm,
+  EntityKind,
+  EntityOf,
+  Millis,
+  Operation,
+  Plan,
+  Reason,
+  Resources,
+  SchedulerEvent,
+  Snapshot,
+} from './types.js';
+
+type Overlay = { [K in EntityKind]: Map<string, EntityOf<K> | null> };
+
+/** What a host carries, as the plan so far sees it. */
+export interface HostLoad {
+  desktops: Resources;
+  /** Batch tasks running (or just placed). */
+  batchActive: Resources;
+  /** Batch tasks told to checkpoint or stop; paused, on their way out. */
+  batchYielding: Resources;
+}
+
+/** Desktop states that hold cores and memory on `hostId` (and `sourceHostId` while migrating). */
+export const DESKTOP_HOLDING_STATES: ReadonlySet<DesktopVm['state']> = new Set(['RUNNING', 'SUSPENDING', 'RESTORING', 'MIGRATING', 'LOST']);
+export const TASK_ACTIVE_STATES: ReadonlySet<BatchTask['state']> = new Set(['RUNNING']);
+export const TASK_YIELDING_STATES: ReadonlySet<BatchTask['state']> = new Set(['CHECKPOINTING', 'STOPPING']);
+
+export type CommandInput = Command extends infer C ? (C extends Command ? Omit<C, 'key' | 'cause' | 'after'> & { after?: string[] } : never) : never;
+
+export function desktopFootprint(vm: DesktopVm): Resources {
+  if (!vm.augmented) return vm.size;
+  return { ...vm.size, cores: vm.size.cores + vm.augmented.cores, memoryMiB: vm.size.memoryMiB + vm.augmented.memoryMiB };
+}
+
+function subjectOf(cmd: CommandInput): { kind: 'vm' | 'task' | 'host'; id: string } {
+  if ('vmId' in cmd) return { kind: 'vm', id: cmd.vmId };
+  if ('taskId' in cmd) return { kind: 'task', id: cmd.taskId };
+  if (cmd.type === 'wakeHost') return { kind: 'host', id: cmd.targetHostId };
+  return { kind: 'host', id: cmd.hostId };
+}
+
+/**
+ * A copy-on-write view of the snapshot while one plan is built. Every change goes through
+ * here, so it is both visible to later decisions in the same plan and emitted as a
+ * transition record with its cause.
+ */
+export class PlanDraft {
+  readonly actions: Action[] = [];
+  readonly reasons: Reason[] = [];
+  private readonly overlay: Overlay = {
+    pools: new Map(),
+    hosts: new Map(),
+    vms: new Map(),
+    users: new Map(),
+    jobs: new Map(),
+    tasks: new Map(),
+    operations: new Map(),
+  };
+  private vmsByHost: Map<string, Set<string>> | null = null;
+  private tasksByHost: Map<string, Set<string>> | null = null;
+  private opsBySubject: Map<string, Set<string>> | null = null;
+  private readonly localTimes = new Map<string, LocalTime>();
+  private seq = 0;
+
+  constructor(
+    readonly base: Snapshot,
+    readonly event: SchedulerEvent,
+    readonly now: Millis,
+  ) {}
+
+  // ------------------------------------------------------------ reading
+
+  get<K extends EntityKind>(kind: K, id: string): EntityOf<K> | undefined {
+    const o = this.overlay[kind] as Map<string, EntityOf<K> | null>;
+    if (o.has(id)) return o.get(id) ?? undefined;
+    return (this.base[kind] as Record<string, EntityOf<K>>)[id];
+  }
+
+  *all<K extends EntityKind>(kind: K): Iterable<EntityOf<K>> {
+    const o = this.overlay[kind] as Map<string, EntityOf<K> | null>;
+    const b = this.base[kind] as Record<string, EntityOf<K>>;
+    for (const id in b) {
+      if (o.has(id)) {
+        const v = o.get(id);
+        if (v) yield v;
+      } else yield b[id] as EntityOf<K>;
+    }
+    for (const [id, v] of o) if (v && !(id in b)) yield v;
+  }
+
+  localTimeOfPool(poolId: string): LocalTime | undefined {
+    let lt = this.localTimes.get(poolId);
+    if (!lt) {
+      const pool = this.get('pools', poolId);
+      if (!pool) return undefined;
+      lt = localTime(this.now, pool.policy.timeZone);
+      this.localTimes.set(poolId, lt);
+    }
+    return lt;
+  }
+
+  vmsOnHost(hostId: string): DesktopVm[] {
+    this.vmsByHost ??= this.buildVmIndex();
+    const out: DesktopVm[] = [];
+    for (const id of this.vmsByHost.get(hostId) ?? []) {
+      const vm = this.get('vms', id);
+      if (vm) out.push(vm);
+    }
+    return out;
+  }
+
+  tasksOnHost(hostId: string): BatchTask[] {
+    this.tasksByHost ??= this.buildTaskIndex();
+    const out: BatchTask[] = [];
+    for (const id of this.tasksByHost.get(hostId) ?? []) {
+      const t = this.get('tasks', id);
+      if (t) out.push(t);
+    }
+    return out;
+  }
+
+  operationsOn(kind: 'vm' | 'task' | 'host', id: string): Operation[] {
+    this.opsBySubject ??= this.buildOpIndex();
+    const out: Operation[] = [];
+    for (const opId of this.opsBySubject.get(`${kind}:${id}`) ?? []) {
+      const op = this.get('operations', opId);
+      if (op) out.push(op);
+    }
+    return out;
+  }
+
+  loadOf(hostId: string): HostLoad {
+    let desktops = NO_RESOURCES;
+    let batchActive = NO_RESOURCES;
+    let batchYielding = NO_RESOURCES;
+    for (const vm of this.vmsOnHost(hostId)) desktops = addResources(desktops, desktopFootprint(vm));
+    for (const t of this.tasksOnHost(hostId)) {
+      if (TASK_ACTIVE_STATES.has(t.state)) batchActive = addResources(batchActive, t.resources);
+      else if (TASK_YIELDING_STATES.has(t.state)) batchYielding = addResources(batchYielding, t.resources);
+    }
+    return { desktops, batchActive, batchYielding };
+  }
+
+  // ------------------------------------------------------------ writing
+
+  cause(rule: string): Cause {
+    return { eventId: this.event.id, event: this.event.type, rule };
+  }
+
+  private nextKey(what: string): string {
+    this.seq += 1;
+    return `${this.event.id}/${this.seq}/${what}`;
+  }
+
+  private put<K extends EntityKind>(kind: K, id: string, value: EntityOf<K> | null): void {
+    const before = this.get(kind, id);
+    (this.overlay[kind] as Map<string, EntityOf<K> | null>).set(id, value);
+    if (kind === 'vms' && this.vmsByHost) this.reindex(this.vmsByHost, id, vmHosts(before as DesktopVm | undefined), vmHosts(value as DesktopVm | null));
+    if (kind === 'tasks' && this.tasksByHost) this.reindex(this.tasksByHost, id, taskHosts(before as BatchTask | undefined), taskHosts(value as BatchTask | null));
+    if (kind === 'operations' && this.opsBySubject) this.reindex(this.opsBySubject, id, opSubjects(before as Operation | undefined), opSubjects(value as Operation | null));
+  }
+
+  create<K extends EntityKind>(kind: K, entity: EntityOf<K>, rule: string): void {
+    this.put(kind, entity.id, entity);
+    this.actions.push({
+      type: 'recordTransition',
+      key: this.nextKey(`create:${kind}:${entity.id}`),
+      cause: this.cause(rule),
+      entity: kind,
+      id: entity.id,
+      op: 'create',
+      ...('state' in entity ? { to: String(entity.state) } : {}),
+      set: { ...entity } as Record<string, unknown>,
+    });
+  }
+
+  update<K extends EntityKind>(kind: K, id: string, set: Partial<EntityOf<K>>, rule: string): EntityOf<K> {
+    const before = this.get(kind, id);
+    if (!before) throw new Error(`Planning bug: update of unknown ${kind} ${id}`);
+    const after = { ...before, ...set } as EntityOf<K>;
+    this.put(kind, id, after);
+    const fromState = 'state' in before ? String(before.state) : undefined;
+    const toState = 'state' in after ? String(after.state) : undefined;
+    this.actions.push({
+      type: 'recordTransition',
+      key: this.nextKey(`update:${kind}:${id}`),
+      cause: this.cause(rule),
+      entity: kind,
+      id,
+      op: 'update',
+      ...(fromState !== undefined ? { from: fromState } : {}),
+      ...(toState !== undefined ? { to: toState } : {}),
+      set: { ...set } as Record<string, unknown>,
+    });
+    return after;
+  }
+
+  remove(kind: EntityKind, id: string, rule: string): void {
+    if (!this.get(kind, id)) return;
+    this.put(kind, id, null);
+    this.actions.push({ type: 'recordTransition', key: this.nextKey(`delete:${kind}:${id}`), cause: this.cause(rule), entity: kind, id, op: 'delete', set: {} });
+  }
+
+  /** Emits a command and records it as an in-flight operation under the same key. */
+  command(input: CommandInput, rule: string): Command {
+    const subject = subjectOf(input);
+    const key = `${this.event.id}/${input.type}/${subject.id}/g${input.generation}`;
+    const cmd = { ...input, after: input.after ?? [], key, cause: this.cause(rule) } as Command;
+    this.actions.push(cmd);
+    this.create('operations', { id: key, type: cmd.type, subject, hostId: cmd.hostId, generation: cmd.generation, startedAt: this.now }, rule);
+    return cmd;
+  }
+
+  emit(action: Action): void {
+    this.actions.push(action);
+  }
+
+  reason(code: string, message: string, subject?: Reason['subject']): void {
+    this.reasons.push(subject ? { code, message, subject } : { code, message });
+  }
+
+  finish(): Plan {
+    return { actions: this.actions, reasons: this.reasons };
+  }
+
+  // ------------------------------------------------------------ indexes
+
+  private reindex(index: Map<string, Set<string>>, id: string, before: string[], after: string[]): void {
+    for (const k of before) index.get(k)?.delete(id);
+    for (const k of after) {
+      let s = index.get(k);
+      if (!s) index.set(k, (s = new Set()));
+      s.add(id);
+    }
+  }
+
+  private buildVmIndex(): Map<string, Set<string>> {
+    const idx = new Map<string, Set<string>>();
+    for (const vm of this.all('vms')) this.reindex(idx, vm.id, [], vmHosts(vm));
+    return idx;
+  }
+
+  private buildTaskIndex(): Map<string, Set<string>> {
+    const idx = new Map<string, Set<string>>();
+    for (const t of this.all('tasks')) this.reindex(idx, t.id, [], taskHosts(t));
+    return idx;
+  }
+
+  private buildOpIndex(): Map<string, Set<string>> {
+    const idx = new Map<string, Set<string>>();
+    for (const op of this.all('operations')) this.reindex(idx, op.id, [], opSubjects(op));
+    return idx;
+  }
+}
+
+function vmHosts(vm: DesktopVm | null | undefined): string[] {
+  if (!vm || !DESKTOP_HOLDING_STATES.has(vm.state)) return [];
+  const out: string[] = [];
+  if (vm.hostId) out.push(vm.hostId);
+  if ((vm.state === 'MIGRATING' || vm.state === 'LOST') && vm.sourceHostId && vm.sourceHostId !== vm.hostId) out.push(vm.sourceHostId);
+  return out;
+}
+
+function taskHosts(t: BatchTask | null | undefined): string[] {
+  return t?.hostId ? [t.hostId] : [];
+}
+
+function opSubjects(op: Operation | null | undefined): string[] {
+  return op ? [`${op.subject.kind}:${op.subject.id}`] : [];
+}

@@ -1,0 +1,123 @@
+import { batchRoom, hostAcceptsBatch } from '../capacity.js';
+import { TASK_ACTIVE_STATES, TASK_YIELDING_STATES, type PlanDraft } from '../draft.js';
+import { subtractResources } from '../resources.js';
+import type { PlannerSettings } from '../settings.js';
+import type { BatchTask, Host, Resources } from '../types.js';
+import { CapacityIndex } from './capacity-index.js';
+import { FairQueue, type PendingTask } from './fair-queue.js';
+import { shapeKey, taskFeasibleOn } from './feasibility.js';
+import { scorePlacement } from './ranking.js';
+import { seededRandom } from './rng.js';
+
+export interface PlacementStats {
+  placed: number;
+  unplaced: number;
+  probes: number;
+}
+
+function checkpointReachable(draft: PlanDraft, task: BatchTask): boolean {
+  const cp = task.checkpoint;
+  if (!cp || cp.kind === 'shared') return true;
+  const h = draft.get('hosts', cp.hostId);
+  return !!h && h.online && !h.asleep && !h.needsReconcile;
+}
+
+/**
+ * One placement round: feasibility (which hosts may take batch now, and how much) is
+ * computed once into capacity indexes; tasks are then offered in fair-queue order, each
+ * looking at a bounded number of the tightest hosts and taking the best-ranked of a few.
+ */
+export function placeBatch(draft: PlanDraft, settings: PlannerSettings): PlacementStats {
+  const hosts: Host[] = [];
+  const gpuIndex = new CapacityIndex();
+  const cpuIndex = new CapacityIndex();
+  const indexOfHost = new Map<string, number>();
+  const total = { cores: 0, memoryMiB: 0 };
+  for (const host of draft.all('hosts')) {
+    const pool = draft.get('pools', host.poolId);
+    if (!pool || !hostAcceptsBatch(draft, host, pool)) continue;
+    const i = hosts.length;
+    hosts.push(host);
+    indexOfHost.set(host.id, i);
+    total.cores += host.resources.cores;
+    total.memoryMiB += host.resources.memoryMiB;
+    // GPU PCs sit in their own index so CPU-only work fills them last.
+    (host.resources.gpus > 0 ? gpuIndex : cpuIndex).set(i, batchRoom(draft, host, pool));
+  }
+
+  const pending: PendingTask[] = [];
+  const running: { submitterId: string; resources: Resources }[] = [];
+  let unreachable = 0;
+  for (const task of draft.all('tasks')) {
+    const job = draft.get('jobs', task.jobId);
+    if (!job) continue;
+    if (TASK_ACTIVE_STATES.has(task.state) || TASK_YIELDING_STATES.has(task.state)) running.push({ submitterId: job.submitterId, resources: task.resources });
+    else if ((task.state === 'QUEUED' || task.state === 'CHECKPOINTED') && !job.cancelled) {
+      if (checkpointReachable(draft, task)) pending.push({ task, job });
+      else unreachable++;
+    }
+  }
+  if (unreachable > 0) draft.reason('checkpointUnreachable', `${unreachable} task(s) wait for the PC holding their checkpoint to come back`);
+
+  const random = seededRandom(draft.event.id);
+  const failedShapes = new Set<string>();
+  const stats: PlacementStats = { placed: 0, unplaced: 0, probes: 0 };
+  const queue = new FairQueue(pending, running, total);
+
+  queue.drain(({ task, job }) => {
+    const need = task.resources;
+    const shape = shapeKey(job, need);
+    if (failedShapes.has(shape) && task.checkpoint?.kind !== 'local') {
+      stats.unplaced++;
+      return false;
+    }
+    const candidates: { host: number; free: Resources }[] = [];
+    const collect = (host: number, free: Resources): boolean => {
+      if (taskFeasibleOn(job, need, hosts[host] as Host, free)) candidates.push({ host, free });
+      return candidates.length < settings.candidatesPerTask;
+    };
+    // Where the checkpoint lies is always a candidate when it is feasible.
+    const cp = task.checkpoint;
+    if (cp?.kind === 'local') {
+      const i = indexOfHost.get(cp.hostId);
+      const free = i === undefined ? undefined : (gpuIndex.free.get(i) ?? cpuIndex.free.get(i));
+      if (i !== undefined && free && taskFeasibleOn(job, need, hosts[i] as Host, free)) candidates.push({ host: i, free });
+    }
+    const want = candidates.length + settings.candidatesPerTask;
+    const collectUpTo = (host: number, free: Resources): boolean => collect(host, free) && candidates.length < want;
+    if (need.gpus > 0) stats.probes += gpuIndex.scan(need.cores, random, settings.probeLimit, collectUpTo);
+    else {
+      stats.probes += cpuIndex.scan(need.cores, random, settings.probeLimit, collectUpTo);
+      if (candidates.length === 0) stats.probes += gpuIndex.scan(need.cores, random, settings.probeLimit, collectUpTo);
+    }
+    if (candidates.length === 0) {
+      failedShapes.add(shape);
+      stats.unplaced++;
+      return false;
+    }
+    let best = candidates[0] as { host: number; free: Resources };
+    let bestScore = Number.NEGATIVE_INFINITY;
+    for (const c of candidates) {
+      const host = hosts[c.host] as Host;
+      let sameJob = 0;
+      for (const t of draft.tasksOnHost(host.id)) if (t.jobId === job.id && t.state === 'RUNNING') sameJob++;
+      const here = cp?.kind === 'local' && cp.hostId === host.id;
+      const s = scorePlacement(host.resources, subtractResources(c.free, need), sameJob, here, settings);
+      if (s > bestScore) {
+        bestScore = s;
+        best = c;
+      }
+    }
+    const host = hosts[best.host] as Host;
+    const rule = 'batch.placement';
+    const generation = task.generation + 1;
+    draft.update('tasks', task.id, { state: 'RUNNING', hostId: host.id, generation }, rule);
+    if (task.state === 'CHECKPOINTED' && cp) draft.command({ type: 'resumeTask', taskId: task.id, hostId: host.id, generation, resources: need, from: cp }, rule);
+    else draft.command({ type: 'placeTask', taskId: task.id, hostId: host.id, generation, resources: need }, rule);
+    (host.resources.gpus > 0 ? gpuIndex : cpuIndex).set(best.host, subtractResources(best.free, need));
+    stats.placed++;
+    return true;
+  });
+  if (stats.unplaced > 0) draft.reason('noFeasibleHost', `${stats.unplaced} task(s) found no feasible PC this round`);
+  return stats;
+}

@@ -1,0 +1,42 @@
+import { instantAtLocalMinute, localTime } from './local-time.js';
+import type { Millis, PoolPolicy, User } from './types.js';
+
+const WEEK_MS = 7 * 24 * 3600_000;
+
+/**
+ * Predicted arrival today (epoch ms) from the same weekday in recent weeks: a weighted
+ * median of the local arrival minute, where a week k back weighs 1/k. A median because one
+ * late morning (a dentist visit) should not move the prediction much.
+ */
+export function predictArrival(user: User, policy: PoolPolicy, now: Millis): Millis | null {
+  if (user.arrivals.length === 0) return null;
+  const today = localTime(now, policy.timeZone);
+  const samples: { minute: number; weight: number }[] = [];
+  for (const at of user.arrivals) {
+    if (at >= now) continue;
+    const weeksAgo = Math.round((now - at) / WEEK_MS);
+    if (weeksAgo < 1 || weeksAgo > policy.preStaging.historyWeeks) continue;
+    const lt = localTime(at, policy.timeZone);
+    if (lt.weekday !== today.weekday) continue;
+    samples.push({ minute: lt.minuteOfDay, weight: 1 / weeksAgo });
+  }
+  if (samples.length === 0) return null;
+  samples.sort((a, b) => a.minute - b.minute);
+  const total = samples.reduce((s, x) => s + x.weight, 0);
+  let acc = 0;
+  let median = samples[samples.length - 1]?.minute ?? 0;
+  for (const s of samples) {
+    acc += s.weight;
+    if (acc >= total / 2) {
+      median = s.minute;
+      break;
+    }
+  }
+  return instantAtLocalMinute(now, policy.timeZone, median);
+}
+
+/** Whether `user` already has an arrival recorded on the local day of `now`. */
+export function arrivedToday(user: User, policy: PoolPolicy, now: Millis): boolean {
+  const today = localTime(now, policy.timeZone).date;
+  return user.arrivals.some((a) => a <= now && now - a < 36 * 3600_000 && localTime(a, policy.timeZone).date === today);
+}

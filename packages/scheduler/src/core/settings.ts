@@ -1,0 +1,18 @@
+/** Planner-wide tuning (pool policies live in the snapshot). */
+export interface PlannerSettings {
+  /** Feasible hosts compared per task (power-of-k choices). */
+  candidatesPerTask: number;
+  /** Hosts examined per task before giving up, so cost stays flat as the fleet grows. */
+  probeLimit: number;
+  /** Score weight against putting many tasks of one job on one PC. */
+  spreadWeight: number;
+  /** Score bonus for resuming a task where its checkpoint already lies. */
+  checkpointLocalityBonus: number;
+}
+
+export const DEFAULT_SETTINGS: PlannerSettings = {
+  candidatesPerTask: 2,
+  probeLimit: 64,
+  spreadWeight: 0.5,
+  checkpointLocalityBonus: 5,
+};
