@@ -1,1 +1,13 @@
-export {};
+export { startAgent, presenceInputs, type AgentDeps, type RunningAgent } from './agent.js';
+export { AgentChannel, AgentRejected } from './channel/client.js';
+export { Outbox } from './channel/outbox.js';
+export { reconnectDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './channel/backoff.js';
+export { CommandExecutor, type OpReport, type HostPower } from './commands/executor.js';
+export { CommandJournal } from './commands/journal.js';
+export { decideCommand, reconcileInterrupted } from './commands/decide.js';
+export { agentConfigSchema, loadConfig, type AgentConfig } from './config.js';
+export { ManualClock, acceleratedClock, systemClock, type Clock } from './clock.js';
+export { PresenceTracker } from './presence/tracker.js';
+export { PresenceMonitor } from './presence/monitor.js';
+export { TraceSource } from './presence/trace-source.js';
+export { encodeInputEvent, INPUT_EVENT_SIZE, EV_KEY, EV_REL, EV_ABS, EV_SYN } from './presence/input-event.js';

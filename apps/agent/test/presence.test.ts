@@ -130,6 +130,7 @@ describe('presence tracker', () => {
 
   it('goes idle only after a whole threshold without activity, with idle-since = last activity', () => {
     const t = new PresenceTracker(THRESHOLD, 0, 'fifo');
+    expect(t.activity(1_000, 'fifo')).toEqual({ state: 'present', idleSince: null, at: 1_000, source: 'fifo' });
     expect(t.activity(1_000, 'fifo')).toBeNull();
     expect(t.tick(1_000 + THRESHOLD - 1)).toBeNull();
     expect(t.tick(1_000 + THRESHOLD)).toEqual({ state: 'idle', idleSince: 1_000, at: 1_000 + THRESHOLD, source: 'fifo' });
@@ -145,6 +146,7 @@ describe('presence tracker', () => {
 
   it('takes a logind idle hint as last activity but lets later input from another source win', () => {
     const t = new PresenceTracker(THRESHOLD, 0, 'logind');
+    expect(t.current.state).toBe('unknown');
     t.activity(THRESHOLD + 100, 'evdev');
     expect(t.idleHint(0, THRESHOLD + 200, 'logind')).toBeNull();
     expect(t.tick(2 * THRESHOLD + 100)?.idleSince).toBe(THRESHOLD + 100);
@@ -155,7 +157,7 @@ describe('presence tracker', () => {
       fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: THRESHOLD * 2 })), { maxLength: 60 }), (steps) => {
         const t = new PresenceTracker(THRESHOLD, 0, 'trace');
         let now = 0;
-        let last: string | undefined = 'present';
+        let last: string | undefined;
         for (const [isActivityStep, dt] of steps) {
           now += dt;
           const change = isActivityStep ? t.activity(now, 'trace') : t.tick(now);

@@ -22,7 +22,7 @@ export class PresenceMonitor {
     this.tracker = new PresenceTracker(thresholdMs, clock.now(), inputs[0]?.kind ?? 'evdev');
   }
 
-  get current(): { state: 'present' | 'idle'; idleSince: number | null } {
+  get current(): { state: 'present' | 'idle' | 'unknown'; idleSince: number | null } {
     return this.tracker.current;
   }
 

@@ -13,10 +13,12 @@ export interface PresenceChange {
  * The presence decision, free of I/O. A person's first activity after idle makes the PC
  * `present` at once (the morning tap must never wait); `idle` needs a whole threshold without
  * activity from any source, and each state is reported once however many events arrive.
+ * Until the first activity or the first threshold the state is unknown and nothing is reported.
  */
 export class PresenceTracker {
-  private state: PresenceState = 'present';
-  /** Last activity per source; the agent's start counts as activity so nobody is declared idle early. */
+  private state: PresenceState | 'unknown' = 'unknown';
+  /** Last activity per source; the agent's start counts as activity so nobody is declared idle early
+   * (and an agent started at night reports idle since its start: the earliest it can vouch for). */
   private readonly lastActivity = new Map<PresenceSource | 'startup', number>();
   private lastSource: PresenceSource;
 
@@ -30,7 +32,7 @@ export class PresenceTracker {
     this.lastSource = initialSource;
   }
 
-  get current(): { state: PresenceState; idleSince: number | null } {
+  get current(): { state: PresenceState | 'unknown'; idleSince: number | null } {
     return { state: this.state, idleSince: this.state === 'idle' ? this.lastActivityAt() : null };
   }
 

@@ -60,32 +60,31 @@ export const commandParamsSchemas = {
 
 const idempotencyKey = z.string().min(8).max(128).regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits, . _ : -');
 
-function commandVariant<K extends AgentCommandKind>(kind: K) {
-  return z
-    .object({
-      type: z.literal('command'),
-      idempotencyKey,
-      operationId: z.string().min(1).max(128).optional(),
-      kind: z.literal(kind),
-      // sleep-host acts on the PC itself, every other command on one VM.
-      target: kind === 'sleep-host' ? commandTargetSchema.optional() : commandTargetSchema,
-      params: commandParamsSchemas[kind],
-    })
-    .strict();
+type VmCommandKind = Exclude<AgentCommandKind, 'sleep-host'>;
+
+const commandBase = {
+  type: z.literal('command'),
+  idempotencyKey,
+  operationId: z.string().min(1).max(128).optional(),
+};
+
+function vmCommand<K extends VmCommandKind>(kind: K) {
+  return z.object({ ...commandBase, kind: z.literal(kind), target: commandTargetSchema, params: commandParamsSchemas[kind] }).strict();
 }
 
 export const commandFrameSchema = z.discriminatedUnion('kind', [
-  commandVariant('start'),
-  commandVariant('suspend'),
-  commandVariant('restore'),
-  commandVariant('migrate-out'),
-  commandVariant('migrate-in'),
-  commandVariant('save-state'),
-  commandVariant('move-state'),
-  commandVariant('run-batch'),
-  commandVariant('checkpoint-batch'),
-  commandVariant('hotplug'),
-  commandVariant('sleep-host'),
+  vmCommand('start'),
+  vmCommand('suspend'),
+  vmCommand('restore'),
+  vmCommand('migrate-out'),
+  vmCommand('migrate-in'),
+  vmCommand('save-state'),
+  vmCommand('move-state'),
+  vmCommand('run-batch'),
+  vmCommand('checkpoint-batch'),
+  vmCommand('hotplug'),
+  // sleep-host acts on the PC itself, not on one VM, so it has no fencing target.
+  z.object({ ...commandBase, kind: z.literal('sleep-host'), target: z.undefined().optional(), params: commandParamsSchemas['sleep-host'] }).strict(),
 ]);
 export type CommandFrame = z.infer<typeof commandFrameSchema>;
 /** What a caller hands to `sendCommand`: a command frame before defaults are applied. */

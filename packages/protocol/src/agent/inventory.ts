@@ -26,3 +26,24 @@ export const hostInventorySchema = z
   .strict();
 
 export type HostInventory = z.infer<typeof hostInventorySchema>;
+
+/** POST /api/v1/agent/enroll: a one-time enrollment token traded for a host credential. */
+export const enrollRequestSchema = z
+  .object({
+    token: z.string().min(16).max(256),
+    inventory: hostInventorySchema,
+  })
+  .strict();
+export type EnrollRequest = z.infer<typeof enrollRequestSchema>;
+
+export const enrollResponseSchema = z
+  .object({
+    hostId: z.string().min(1),
+    hostName: z.string().min(1),
+    poolId: z.string().min(1),
+    /** Shown this once; the API keeps only its hash. */
+    credential: z.string().min(16),
+    idleThresholdSeconds: z.number().positive(),
+  })
+  .strict();
+export type EnrollResponse = z.infer<typeof enrollResponseSchema>;

@@ -1,0 +1,220 @@
+import { promises as fs } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { CommandFrame, OpOutcome } from '@deskpool/protocol';
+import { DomainSpecSchema, isHypervisorError, type HypervisorDriver, type Progress } from '@deskpool/kvm-driver';
+import type { Clock } from '../clock.js';
+import { decideCommand, reconcileInterrupted } from './decide.js';
+import type { CommandJournal, JournalBegin, JournalEnd } from './journal.js';
+
+export interface OpReport {
+  idempotencyKey: string;
+  outcome: OpOutcome;
+  replayed: boolean;
+  result?: Record<string, unknown>;
+  error?: { code: string; message: string };
+}
+
+export interface ExecutorEvents {
+  progress(idempotencyKey: string, percent: number, message: string | undefined): void;
+  result(report: OpReport): void;
+  log(message: string): void;
+}
+
+/** Puts the PC to sleep; separate so tests and the simulator never suspend the machine they run on. */
+export type HostPower = (mode: 'suspend' | 'hibernate' | 'poweroff') => Promise<void>;
+
+export const systemctlPower: HostPower = async (mode) => {
+  await promisify(execFile)('systemctl', [mode]);
+};
+
+class CommandFailure extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Carries out commands through the HypervisorDriver, exactly once per idempotency key, with the
+ * journal written before acting and after finishing. Commands for the same VM run one after
+ * another, in arrival order.
+ */
+export class CommandExecutor {
+  private readonly perVm = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly journal: CommandJournal,
+    private readonly driver: HypervisorDriver,
+    private readonly clock: Clock,
+    private readonly events: ExecutorEvents,
+    private readonly power: HostPower = systemctlPower,
+  ) {}
+
+  /** Settles once the command is answered (result, replay or refusal). */
+  handle(command: CommandFrame): Promise<void> {
+    const lane = command.target?.vmId ?? '__host__';
+    const previous = this.perVm.get(lane) ?? Promise.resolve();
+    const next = previous.then(() => this.run(command)).catch((err: unknown) => this.events.log(`command ${command.idempotencyKey} crashed the executor lane: ${String(err)}`));
+    this.perVm.set(lane, next);
+    return next;
+  }
+
+  private now(): string {
+    return new Date(this.clock.now()).toISOString();
+  }
+
+  private async run(command: CommandFrame): Promise<void> {
+    const key = command.idempotencyKey;
+    const decision = decideCommand(command, this.journal.get(key), command.target ? this.journal.generationOf(command.target.vmId) : undefined);
+    switch (decision.action) {
+      case 'replay':
+        this.events.result(toReport(decision.end, true));
+        return;
+      case 'already-running':
+        // The first copy is still executing and will answer; acting twice is what we must not do.
+        this.events.log(`command ${key} is already running; ignoring the repeat`);
+        return;
+      case 'refuse': {
+        const end: JournalEnd = { t: 'end', key, outcome: 'refused', error: { code: decision.code, message: decision.message }, at: this.now() };
+        // A conflict is not recorded: the key's journal entry belongs to the first command.
+        if (decision.code === 'STALE_GENERATION') await this.journal.append(end);
+        this.events.result(toReport(end, false));
+        return;
+      }
+      case 'execute':
+        break;
+    }
+    await this.journal.append({
+      t: 'begin',
+      key,
+      kind: command.kind,
+      ...(command.target ? { vmId: command.target.vmId, domainName: command.target.domainName, generation: command.target.generation } : {}),
+      params: command.params as Record<string, unknown>,
+      at: this.now(),
+    });
+    let end: JournalEnd;
+    try {
+      const result = await this.execute(command, (p) => this.progress(key, p));
+      end = { t: 'end', key, outcome: 'succeeded', result, at: this.now() };
+    } catch (err) {
+      end = { t: 'end', key, outcome: 'failed', error: describeError(err), at: this.now() };
+    }
+    await this.journal.append(end);
+    this.events.result(toReport(end, false));
+  }
+
+  private progress(key: string, p: Progress): void {
+    const percent = p.fraction !== undefined ? Math.round(Math.min(1, Math.max(0, p.fraction)) * 100) : 0;
+    this.events.progress(key, percent, p.phase);
+  }
+
+  private async execute(command: CommandFrame, onProgress: (p: Progress) => void): Promise<Record<string, unknown>> {
+    const d = this.driver;
+    const opts = { onProgress };
+    switch (command.kind) {
+      case 'start': {
+        if (command.params.spec) await d.define(parseSpec(command.params.spec, command.target.domainName), opts);
+        return { ...(await d.start(command.target.domainName, opts)) };
+      }
+      case 'suspend':
+        return { ...(await d.managedSave(command.target.domainName, opts)) };
+      case 'restore':
+        return { ...(await d.restore(command.target.domainName, opts)) };
+      case 'migrate-out': {
+        const p = command.params;
+        return { ...(await d.migrateLive(command.target.domainName, { uri: p.targetUri, ...(p.migrationUri ? { migrateUri: p.migrationUri } : {}) }, opts)) };
+      }
+      case 'migrate-in': {
+        if (command.params.statePath) return { ...(await d.restoreFromFile(command.params.statePath, opts)) };
+        const state = await d.state(command.target.domainName);
+        if (state !== 'running') throw new CommandFailure('NOT_ARRIVED', `domain ${command.target.domainName} is ${state} here, not running; the migration has not arrived`);
+        return { changed: false, state };
+      }
+      case 'save-state':
+        return { ...(await d.saveToFile(command.target.domainName, command.params.path, opts)) };
+      case 'move-state':
+        throw new CommandFailure('NOT_SUPPORTED', 'move-state needs the SFTP state mover, which this agent build does not include; move the file with the kvm-driver remote mover from the control plane');
+      case 'run-batch': {
+        if (command.params.spec) await d.define(parseSpec(command.params.spec, command.target.domainName), opts);
+        return { ...(await d.start(command.target.domainName, opts)), taskId: command.params.taskId };
+      }
+      case 'checkpoint-batch': {
+        const r = command.params.path ? await d.saveToFile(command.target.domainName, command.params.path, opts) : await d.managedSave(command.target.domainName, opts);
+        return { ...r, taskId: command.params.taskId };
+      }
+      case 'hotplug': {
+        const name = command.target.domainName;
+        const out: Record<string, unknown> = {};
+        if (command.params.vcpus !== undefined) out.vcpus = await d.hotplugVcpus(name, command.params.vcpus, opts);
+        if (command.params.memoryMiB !== undefined) out.memory = await d.hotplugMemory(name, command.params.memoryMiB, opts);
+        out.state = await d.state(name);
+        return out;
+      }
+      case 'sleep-host':
+        await this.power(command.params.mode);
+        return { mode: command.params.mode };
+    }
+  }
+
+  /**
+   * After a restart: every command begun but not finished is judged against the hypervisor's
+   * actual state, recorded, and reported, so its result is never lost.
+   */
+  async reconcile(): Promise<void> {
+    for (const begin of this.journal.incomplete()) {
+      const end = await this.reconcileOne(begin);
+      await this.journal.append(end);
+      this.events.log(`reconciled interrupted ${begin.kind} ${begin.key}: ${end.outcome}`);
+      this.events.result(toReport(end, false));
+    }
+  }
+
+  private async reconcileOne(begin: JournalBegin): Promise<JournalEnd> {
+    const at = this.now();
+    try {
+      const observed = begin.domainName ? await this.driver.state(begin.domainName) : 'missing';
+      const path = typeof begin.params.path === 'string' ? begin.params.path : undefined;
+      const fileExists = path ? await fs.stat(path).then((s) => s.size > 0, () => false) : false;
+      const verdict = reconcileInterrupted(begin, observed, fileExists);
+      return verdict.outcome === 'succeeded'
+        ? { t: 'end', key: begin.key, outcome: 'succeeded', result: { state: observed, note: verdict.message }, reconciled: true, at }
+        : { t: 'end', key: begin.key, outcome: 'failed', error: { code: 'INTERRUPTED', message: verdict.message }, reconciled: true, at };
+    } catch (err) {
+      return { t: 'end', key: begin.key, outcome: 'failed', error: { code: 'INTERRUPTED', message: `interrupted by an agent restart and the domain state could not be read: ${describeError(err).message}` }, reconciled: true, at };
+    }
+  }
+
+  /** Waits for every queued command to finish (used on shutdown). */
+  async drain(): Promise<void> {
+    await Promise.all(this.perVm.values());
+  }
+}
+
+function parseSpec(spec: Record<string, unknown>, domainName: string) {
+  const parsed = DomainSpecSchema.safeParse(spec);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new CommandFailure('INVALID_SPEC', `domain spec invalid at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+  }
+  if (parsed.data.name !== domainName) throw new CommandFailure('INVALID_SPEC', `spec names domain ${parsed.data.name} but the command targets ${domainName}`);
+  return parsed.data;
+}
+
+function describeError(err: unknown): { code: string; message: string } {
+  if (err instanceof CommandFailure) return { code: err.code, message: err.message };
+  if (isHypervisorError(err)) return { code: err.code, message: `${err.message}. ${err.hint}`.slice(0, 2000) };
+  return { code: 'AGENT_ERROR', message: (err instanceof Error ? err.message : String(err)).slice(0, 2000) };
+}
+
+function toReport(end: JournalEnd, replayed: boolean): OpReport {
+  return {
+    idempotencyKey: end.key,
+    outcome: end.outcome,
+    replayed,
+    ...(end.result ? { result: end.result } : {}),
+    ...(end.error ? { error: end.error } : {}),
+  };
+}
