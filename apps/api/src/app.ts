@@ -1,0 +1,96 @@
+import type { PrismaClient } from '@deskpool/db';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Redis } from 'ioredis';
+import { authenticate } from './auth.js';
+import { systemClock, type Clock } from './clock.js';
+import { installErrorHandlers } from './error-handler.js';
+import type { RouteDeps } from './route-deps.js';
+import { apiTokenRoutes } from './routes/api-tokens.js';
+import { auditRoutes } from './routes/audit.js';
+import { enrollmentTokenRoutes } from './routes/enrollment-tokens.js';
+import { healthRoutes } from './routes/health.js';
+import { hostRoutes } from './routes/hosts.js';
+import { jobRoutes } from './routes/jobs.js';
+import { meRoutes } from './routes/me.js';
+import { poolRoutes } from './routes/pools.js';
+import { userRoutes } from './routes/users.js';
+import { vmRoutes } from './routes/vms.js';
+
+export interface AppConfig {
+  /** pino level, or false for no logging (tests). */
+  logLevel: string | false;
+  /** Largest request body accepted, in bytes. */
+  bodyLimitBytes?: number;
+  /** Honour X-Forwarded-* from a load balancer in front. */
+  trustProxy?: boolean;
+  https?: { key: Buffer; cert: Buffer } | null;
+  /** Per-dependency timeout of /healthz. */
+  healthCheckTimeoutMs?: number;
+}
+
+export interface AppDeps {
+  prisma: PrismaClient;
+  redis: Redis;
+  clock?: Clock;
+  migrationsDir?: string;
+  /**
+   * The agent endpoint (/api/v1/agent/*): it authenticates with enrollment tokens and host
+   * credentials, not API tokens, so it is registered outside the API-token scope.
+   */
+  agentRoutes?: FastifyPluginAsync;
+}
+
+/** The control plane's HTTP app, not yet listening (tests use `inject`; main.ts listens). */
+export async function buildApp(config: AppConfig, deps: AppDeps): Promise<FastifyInstance> {
+  const clock = deps.clock ?? systemClock;
+  const app = Fastify({
+    logger: config.logLevel === false ? false : { level: config.logLevel },
+    bodyLimit: config.bodyLimitBytes ?? 1024 * 1024,
+    trustProxy: config.trustProxy ?? false,
+    ...(config.https ? { https: config.https } : {}),
+  }) as unknown as FastifyInstance;
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandlers(app);
+  app.decorateRequest('principal', null);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'deskpool control plane', version: '1.0.0', description: 'See docs/api.md for conventions (auth, errors, pagination, concurrency).' },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthRoutes, {
+    prisma: deps.prisma,
+    redis: deps.redis,
+    ...(deps.migrationsDir !== undefined && { migrationsDir: deps.migrationsDir }),
+    ...(config.healthCheckTimeoutMs !== undefined && { checkTimeoutMs: config.healthCheckTimeoutMs }),
+  });
+
+  const routeDeps: RouteDeps = { prisma: deps.prisma, clock };
+  await app.register(
+    async (api) => {
+      api.addHook('onRequest', authenticate(deps.prisma, clock));
+      await api.register(poolRoutes, { ...routeDeps, prefix: '/pools' });
+      await api.register(hostRoutes, { ...routeDeps, prefix: '/hosts' });
+      await api.register(enrollmentTokenRoutes, { ...routeDeps, prefix: '/enrollment-tokens' });
+      await api.register(userRoutes, { ...routeDeps, prefix: '/users' });
+      await api.register(meRoutes, { prefix: '/me' });
+      await api.register(apiTokenRoutes, { ...routeDeps, prefix: '/api-tokens' });
+      await api.register(vmRoutes, { ...routeDeps, prefix: '/vms' });
+      await api.register(jobRoutes, { ...routeDeps, prefix: '/jobs' });
+      await api.register(auditRoutes, { ...routeDeps, prefix: '/audit' });
+    },
+    { prefix: '/api/v1' },
+  );
+  if (deps.agentRoutes) await app.register(deps.agentRoutes, { prefix: '/api/v1/agent' });
+
+  return app;
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// The control plane process: validate env, migrate, make sure an admin can log in, serve.
+import { readFile } from 'node:fs/promises';
+import { applyMigrations, createPrisma } from '@deskpool/db';
+import { Redis } from 'ioredis';
+import { buildApp } from './app.js';
+import { ensureBootstrapAdminToken } from './bootstrap.js';
+import { ConfigError, parseEnv } from './config.js';
+
+async function main(): Promise<void> {
+  const env = parseEnv(process.env);
+  await applyMigrations(env.DATABASE_URL);
+  const prisma = createPrisma(env.DATABASE_URL);
+  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 2 });
+  redis.on('error', () => {
+    // ioredis reconnects by itself; /healthz reports the outage.
+  });
+  if (env.DESKPOOL_BOOTSTRAP_ADMIN_TOKEN !== undefined) await ensureBootstrapAdminToken(prisma, env.DESKPOOL_BOOTSTRAP_ADMIN_TOKEN);
+  const https =
+    env.TLS_CERT_FILE !== undefined && env.TLS_KEY_FILE !== undefined
+      ? { cert: await readFile(env.TLS_CERT_FILE), key: await readFile(env.TLS_KEY_FILE) }
+      : null;
+  const app = await buildApp({ logLevel: env.LOG_LEVEL, trustProxy: env.TRUST_PROXY, https }, { prisma, redis });
+
+  const shutdown = async (signal: string) => {
+    app.log.info({ signal }, 'shutting down');
+    await app.close();
+    await prisma.$disconnect();
+    redis.disconnect();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  await app.listen({ port: env.PORT, host: env.HOST });
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) console.error(`deskpool-api: ${err.message}`);
+  else console.error('deskpool-api: failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});
