@@ -116,9 +116,11 @@ export function isHypervisorError(e: unknown): e is HypervisorError {
   return e instanceof HypervisorError;
 }
 
+/** virsh prints a generic line ("Failed to start domain 'x'") before libvirt's reason: keep the reason. */
 function firstErrorLine(text: string): string {
-  const line = text.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'unknown error';
-  return line.replace(/^error:\s*/, '');
+  const lines = text.split('\n').map((l) => l.trim().replace(/^error:\s*/, '')).filter((l) => l.length > 0);
+  const specific = lines.filter((l) => !/^Failed to \w+ (domain|from)\b/.test(l));
+  return specific[specific.length - 1] ?? lines[lines.length - 1] ?? 'unknown error';
 }
 
 export interface ErrorContext {
