@@ -127,7 +127,7 @@ export const vmRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma, 
 
   app.post(
     '/:id/pin',
-    { onRequest: allow('admin', 'user'), schema: { tags, security: bearer, params: idParamsSchema, body: pinVmSchema.optional(), response: { 200: vmSchema, ...errorResponses } } },
+    { onRequest: allow('admin', 'user'), schema: { tags, security: bearer, params: idParamsSchema, body: pinVmSchema.nullish(), response: { 200: vmSchema, ...errorResponses } } },
     async (request) => setPinned(request, true, request.body?.until),
   );
   app.post(
