@@ -23,6 +23,8 @@ export interface ConfigInputs {
   /** Reads the config file; undefined when it does not exist. */
   readFile: (path: string) => string | undefined;
   homeDir?: string;
+  /** `deskpool login` is about to create the file, so it need not exist yet. */
+  allowMissingFile?: boolean;
 }
 
 export interface ResolvedConfig {
@@ -65,7 +67,7 @@ export function parseConfigFile(path: string, text: string): ConfigFile {
 export function resolveConfig(inputs: ConfigInputs): ResolvedConfig {
   const { path, explicit } = configFilePath(inputs);
   const text = inputs.readFile(path);
-  if (text === undefined && explicit) {
+  if (text === undefined && explicit && !inputs.allowMissingFile) {
     throw new UsageError(`config file ${path} does not exist; create it with \`deskpool login --url URL --token TOKEN\``, 'config');
   }
   const file = text === undefined ? {} : parseConfigFile(path, text);

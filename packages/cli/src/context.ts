@@ -46,8 +46,8 @@ export class CommandContext {
     return this.options.json === true;
   }
 
-  config(): ResolvedConfig {
-    this.resolved ??= resolveConfig({ flags: this.options, env: this.io.env, readFile: this.io.readFile });
+  config(options: { allowMissingFile?: boolean } = {}): ResolvedConfig {
+    this.resolved ??= resolveConfig({ flags: this.options, env: this.io.env, readFile: this.io.readFile, allowMissingFile: options.allowMissingFile ?? false });
     return this.resolved;
   }
 

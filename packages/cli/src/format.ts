@@ -12,6 +12,7 @@ export function cellText(value: unknown): string {
   if (value === undefined || value === null || value === '') return '-';
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (Array.isArray(value) && value.length === 0) return '[]';
   if (Array.isArray(value) && value.every((v) => typeof v !== 'object' || v === null)) return value.map((v) => cellText(v)).join(',');
   return JSON.stringify(value);
 }
@@ -95,7 +96,9 @@ export function describeIssues(details: unknown): string[] {
   if (!Array.isArray(issues)) return [];
   return issues.map((issue) => {
     const path = formatIssuePath(getPath(issue, 'path'));
+    const location = getPath(issue, 'location');
     const message = getPath(issue, 'message');
-    return `${path}: ${typeof message === 'string' ? message : JSON.stringify(issue)}`;
+    const where = typeof location === 'string' && location !== 'body' ? `${path} (in ${location})` : path;
+    return `${where}: ${typeof message === 'string' ? message : JSON.stringify(issue)}`;
   });
 }

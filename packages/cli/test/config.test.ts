@@ -74,3 +74,10 @@ describe('resolveConfig', () => {
     expect(() => resolveConfig({ flags: {}, env: { DESKPOOL_URL: 'nope' }, readFile: files({}), homeDir: HOME })).toThrow(/from DESKPOOL_URL/);
   });
 });
+
+describe('resolveConfig for login', () => {
+  it('accepts a named config file that does not exist yet', () => {
+    const config = resolveConfig({ flags: { config: '/new.json', url: 'http://x' }, env: {}, readFile: () => undefined, homeDir: HOME, allowMissingFile: true });
+    expect(config).toEqual({ configPath: '/new.json', url: { value: 'http://x', source: 'flag' } });
+  });
+});

@@ -34,7 +34,7 @@ export function hostCommand(io: CliIo): Command {
       const body = Object.fromEntries(Object.entries({ poolId: opts.pool, ttlSeconds: opts.ttl, note: opts.note }).filter(([, v]) => v !== undefined));
       validateBody(createEnrollmentTokenSchema, body, 'enrollment token');
       const created = await ctx.client().request('POST', '/api/v1/enrollment-tokens', { body });
-      ctx.record(created, 'the token is shown once: give it to the agent now (deskpool-agent enroll --token ...)');
+      ctx.record(created, 'the token is shown once and works once: on the PC, run `deskpool-agent enroll --server URL --token TOKEN`');
     }));
 
   withListOptions(host.command('enroll-tokens').description('list enrollment tokens (no secrets)'))

@@ -46,7 +46,7 @@ export function loginCommand(io: CliIo): Command {
   return new Command('login').description('save server URL and token in the config file (mode 0600), after checking them with GET /api/v1/me')
     .option('--no-verify', 'save without asking the server')
     .action(handler(io, async (ctx, _args, opts) => {
-      const config = ctx.config();
+      const config = ctx.config({ allowMissingFile: true });
       if (ctx.options.url === undefined && ctx.options.token === undefined) {
         throw new UsageError('login needs --url and/or --token to save', 'url');
       }
