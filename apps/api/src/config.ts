@@ -25,11 +25,6 @@ export const envSchema = z
     TLS_CERT_FILE: z.string().min(1).optional(),
     TLS_KEY_FILE: z.string().min(1).optional(),
     TRUST_PROXY: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
-  })
-  .superRefine((env, ctx) => {
-    if ((env.TLS_CERT_FILE === undefined) !== (env.TLS_KEY_FILE === undefined)) {
-      ctx.addIssue({ code: 'custom', path: [env.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE'], message: 'TLS_CERT_FILE and TLS_KEY_FILE go together' });
-    }
   });
 export type ApiEnv = z.infer<typeof envSchema>;
 
@@ -44,6 +39,11 @@ export class ConfigError extends Error {
 export function parseEnv(env: NodeJS.ProcessEnv): ApiEnv {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
   const result = envSchema.safeParse(cleaned);
-  if (!result.success) throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(env)'} ${i.message}`));
+  const problems = result.success ? [] : result.error.issues.map((i) => `${i.path.join('.') || '(env)'} ${i.message}`);
+  // Checked apart from the schema so it is reported together with every other problem.
+  if ((cleaned.TLS_CERT_FILE === undefined) !== (cleaned.TLS_KEY_FILE === undefined)) {
+    problems.push(`${cleaned.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE'} is missing: TLS_CERT_FILE and TLS_KEY_FILE go together`);
+  }
+  if (!result.success || problems.length > 0) throw new ConfigError(problems);
   return result.data;
 }
