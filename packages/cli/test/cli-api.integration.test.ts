@@ -48,7 +48,7 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
     execFile(
       process.execPath,
       [cliMain, ...args],
-      { env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: join(home, '.config'), ...env }, timeout: 30_000 },
+      { env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: join(home, '.config'), ...env }, timeout: 90_000 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
         resolve({ code, stdout, stderr });
@@ -98,7 +98,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-describe('deskpool CLI against a running API', () => {
+// Each test runs the binary several times; on a loaded 2-core machine one run can take seconds.
+describe('deskpool CLI against a running API', { timeout: 180_000 }, () => {
   it('health reports the server, PostgreSQL and Redis as up', async () => {
     const run = await cli(['--url', baseUrl, 'health']);
     expect(run.code).toBe(0);
@@ -164,6 +165,19 @@ describe('deskpool CLI against a running API', () => {
     expect(badToken.code).toBe(1);
     expect(badToken.stderr).toContain('(HTTP 401)');
     expect(badToken.stderr).toContain('check the token');
+  });
+
+  it('creates, resizes, pins, unpins and deletes a desktop VM', async () => {
+    const owner = (await admin(['user', 'create', '--name', `vm-owner-${suffix}`, '--pool', ((await admin(['pool', 'create', '--name', `vms-${suffix}`])) as { id: string }).id])) as { id: string };
+    const vm = (await admin(['vm', 'create', '--name', `desk-${suffix}`, '--owner', owner.id, '--vcpus', '2', '--memory-mib', '2048', '--disk-gib', '20', '--disk-location', '/var/lib/deskpool/desk.qcow2'])) as Record<string, unknown>;
+    expect(vm).toMatchObject({ ownerUserId: owner.id, vcpus: 2, memoryMiB: 2048, pinned: false });
+    const id = vm.id as string;
+    expect(await admin(['vm', 'update', id, '--vcpus', '4', '--max-vcpus', '4'])).toMatchObject({ vcpus: 4 });
+    expect(await admin(['vm', 'pin', id])).toMatchObject({ pinned: true });
+    expect(await admin(['vm', 'unpin', id])).toMatchObject({ pinned: false });
+    const listed = await asAdmin(['vm', 'list', '--owner', owner.id]);
+    expect(listed.stdout).toMatch(new RegExp(`${id}\\s+desk-${suffix}\\s+${owner.id}\\s+STOPPED`));
+    expect(await admin(['vm', 'delete', id])).toEqual({ deleted: id });
   });
 
   it('submits a YAML job, lists, shows and cancels it', async () => {

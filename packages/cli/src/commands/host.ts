@@ -1,9 +1,9 @@
-import { createEnrollmentTokenSchema, HOST_ONLINE_STATES } from '@deskpool/protocol';
+import { createEnrollmentTokenSchema, HOST_ONLINE_STATES, updateHostSchema } from '@deskpool/protocol';
 import { Command, Option } from 'commander';
 import type { CliIo } from '../context.js';
-import { parsePositiveInt } from '../input.js';
+import { collectString, parsePositiveInt } from '../input.js';
 import { validateBody } from '../validate.js';
-import { columns, handler, id, listOpts, withListOptions } from './shared.js';
+import { buildBody, columns, handler, id, listOpts, withBodyOptions, withListOptions } from './shared.js';
 
 export function hostCommand(io: CliIo): Command {
   const host = new Command('host').description('enrolled PCs (admin)');
@@ -13,6 +13,20 @@ export function hostCommand(io: CliIo): Command {
 
   host.command('show').argument('<id>', 'host id').description('show a host')
     .action(handler(io, async (ctx, [hostId]) => ctx.record(await ctx.client().request('GET', `/api/v1/hosts/${id(hostId!)}`))));
+
+  withBodyOptions(
+    host.command('update').argument('<id>', 'host id').description('move a host to another pool, set its owner or its labels')
+      .option('--pool <id>', 'pool the host belongs to')
+      .option('--owner <id>', 'user whose own PC this is')
+      .option('--no-owner', 'the PC has no owner (shared desk)')
+      .option('--label <label>', 'a label for placement (repeat for several; replaces the current set)', collectString)
+      .option('--if-version <n>', 'refuse (409) unless the host is still at this version', parsePositiveInt),
+  ).action(handler(io, async (ctx, [hostId], opts) => {
+    const owner = opts.owner === false ? null : opts.owner;
+    const body = buildBody(opts, { poolId: opts.pool, ownerUserId: owner, labels: opts.label, version: opts.ifVersion });
+    validateBody(updateHostSchema, body, 'host update');
+    ctx.record(await ctx.client().request('PATCH', `/api/v1/hosts/${id(hostId!)}`, { body }));
+  }));
 
   host.command('drain').argument('<id>', 'host id').description('stop placing batch work on a host')
     .action(handler(io, async (ctx, [hostId]) => ctx.record(await ctx.client().request('POST', `/api/v1/hosts/${id(hostId!)}/drain`, { body: {} }))));

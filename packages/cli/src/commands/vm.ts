@@ -1,4 +1,4 @@
-import { createVmSchema, pinVmSchema, VM_STATES } from '@deskpool/protocol';
+import { createVmSchema, pinVmSchema, updateVmSchema, VM_STATES } from '@deskpool/protocol';
 import { Command, Option } from 'commander';
 import type { CliIo } from '../context.js';
 import { parsePositiveInt, parseTimestamp } from '../input.js';
@@ -33,6 +33,23 @@ export function vmCommand(io: CliIo): Command {
 
   vm.command('show').argument('<id>', 'VM id').description('show a desktop VM')
     .action(handler(io, async (ctx, [vmId]) => ctx.record(await ctx.client().request('GET', `/api/v1/vms/${id(vmId!)}`))));
+
+  withBodyOptions(
+    vm.command('update').argument('<id>', 'VM id').description('resize a desktop VM (admin)')
+      .option('--vcpus <n>', 'virtual CPUs', parsePositiveInt).option('--memory-mib <n>', 'memory in MiB', parsePositiveInt)
+      .option('--max-vcpus <n>', 'hot-plug ceiling for vCPUs', parsePositiveInt).option('--max-memory-mib <n>', 'hot-plug ceiling for memory', parsePositiveInt)
+      .option('--if-version <n>', 'refuse (409) unless the VM is still at this version', parsePositiveInt),
+  ).action(handler(io, async (ctx, [vmId], opts) => {
+    const body = buildBody(opts, { vcpus: opts.vcpus, memoryMiB: opts.memoryMib, maxVcpus: opts.maxVcpus, maxMemoryMiB: opts.maxMemoryMib, version: opts.ifVersion });
+    validateBody(updateVmSchema, body, 'VM update');
+    ctx.record(await ctx.client().request('PATCH', `/api/v1/vms/${id(vmId!)}`, { body }));
+  }));
+
+  vm.command('delete').argument('<id>', 'VM id').description('delete a desktop VM (admin)')
+    .action(handler(io, async (ctx, [vmId]) => {
+      await ctx.client().request('DELETE', `/api/v1/vms/${id(vmId!)}`);
+      ctx.done(`deleted VM ${vmId}`, { deleted: vmId });
+    }));
 
   vm.command('pin').argument('<id>', 'VM id').description('keep this desktop running tonight')
     .option('--until <time>', 'keep it running until then (ISO 8601); default: until unpinned', parseTimestamp)
