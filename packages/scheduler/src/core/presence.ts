@@ -15,7 +15,11 @@ export function onPresent(draft: PlanDraft, hostId: string): void {
   const found = draft.get('hosts', hostId);
   if (!found) return draft.reason('unknownHost', `No host ${hostId}`);
   const host = markPresent(draft, found, rule);
-  if (!host.ownerUserId) return;
+  if (!host.ownerUserId) {
+    // Someone without a desktop here yet (hot-desking before sign-in): batch still shrinks to the share.
+    enforceOwnerShare(draft, host, 'batch.ownerShare');
+    return;
+  }
   const user = draft.get('users', host.ownerUserId);
   const vm = desktopOfUser(draft, host.ownerUserId);
   if (user) recordArrival(draft, user, vm?.state === 'RUNNING' && vm.hostId === host.id, 'prestage.arrivalObserved');
