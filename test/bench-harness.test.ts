@@ -40,12 +40,24 @@ describe('targets', () => {
 });
 
 describe('result files', () => {
-  it('accepts the documented shape and names the bad field otherwise', () => {
-    expect(checkResultFile({ date: '2026-11-26T10:00:00Z', figures: { 'kvm.restore_ms.128MiB': { value: 812, unit: 'ms', method: 'median of 5' } } }).ok).toBe(true);
-    expect(checkResultFile({ figures: { x: { value: null, why: 'no guest image' } } }).ok).toBe(true);
-    expect(checkResultFile({ figures: { x: { value: null } } })).toEqual({ ok: false, error: 'figures.x.why: a null value needs a "why"' });
-    expect(checkResultFile({ figures: { x: { value: '12' } } })).toMatchObject({ ok: false, error: expect.stringContaining('figures.x.value') });
-    expect(checkResultFile({})).toMatchObject({ ok: false, error: expect.stringContaining('figures') });
+  it('accepts { figures: {...} } and the flat { <name>: figure } shape', () => {
+    const wrapped = checkResultFile({ date: '2026-11-26T10:00:00Z', figures: { 'kvm.restore_ms.128MiB': { value: 812, unit: 'ms', method: 'median of 5' } } });
+    expect(wrapped).toEqual({ ok: true, data: { date: '2026-11-26T10:00:00Z', figures: { 'kvm.restore_ms.128MiB': { value: 812, unit: 'ms', method: 'median of 5' } } } });
+    const flat = checkResultFile({ date: '2026-11-26T10:00:00Z', 'batch.core_placements_per_s.10k_hosts': { value: 50000, unit: '1/s', target: '>= 10000', method: 'median' } });
+    expect(flat).toEqual({ ok: true, data: { date: '2026-11-26T10:00:00Z', figures: { 'batch.core_placements_per_s.10k_hosts': { value: 50000, unit: '1/s', target: '>= 10000', method: 'median' } } } });
+  });
+  it('turns a malformed or unexplained entry into null with the problem as why, keeping the rest', () => {
+    const result = checkResultFile({ figures: { good: { value: 1 }, text: { value: '12' }, silent: { value: null } } });
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.data.figures.good).toEqual({ value: 1 });
+    expect(result.data.figures.text).toMatchObject({ value: null, why: expect.stringContaining('text.value') });
+    expect(result.data.figures.silent).toEqual({ value: null, why: 'its bench reported no value and gave no reason' });
+  });
+  it('refuses files that hold no figures at all', () => {
+    expect(checkResultFile([])).toEqual({ ok: false, error: '(root): expected a JSON object' });
+    expect(checkResultFile({ figures: 3 })).toMatchObject({ ok: false, error: expect.stringContaining('figures') });
+    expect(checkResultFile({ date: 'x' })).toEqual({ ok: false, error: 'no figures in the file' });
   });
 });
 

@@ -12,7 +12,7 @@ export interface ResultFigure {
   unit?: string;
   target?: string | null;
   method?: string;
-  baseline?: { name: string; value: number | null; [key: string]: unknown };
+  baseline?: { name: string; value: number | null; [key: string]: unknown } | number;
   why?: string;
   date?: string;
   [key: string]: unknown;
@@ -47,7 +47,7 @@ export interface MergedFigure {
   unit: string;
   target: string | null;
   method: string;
-  baseline?: { name: string; value: number | null };
+  baseline?: { name: string; value: number | null } | number;
   why?: string;
   status: TargetStatus;
   date?: string;

@@ -32,7 +32,7 @@ export function evaluateTarget(value, targetText) {
   return ok ? 'met' : 'not met';
 }
 
-const baselineSchema = z.object({ name: z.string(), value: z.number().nullable() }).passthrough();
+const baselineSchema = z.union([z.object({ name: z.string(), value: z.number().nullable() }).passthrough(), z.number()]);
 const resultFigureSchema = z
   .object({
     value: z.number().finite().nullable(),
@@ -43,25 +43,43 @@ const resultFigureSchema = z
     why: z.string().optional(),
     date: z.string().optional(),
   })
-  .passthrough()
-  .refine((f) => f.value !== null || (f.why !== undefined && f.why !== ''), { message: 'a null value needs a "why"', path: ['why'] });
+  .passthrough();
 
-/** What a package's bench writes to bench/results/<name>.json. */
-export const resultFileSchema = z.object({
-  date: z.string().optional(),
-  machine: z.string().optional(),
-  figures: z.record(z.string(), resultFigureSchema),
-});
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
- * Validates one result file's parsed JSON; returns { ok: true, data } or { ok: false, error }
- * with the offending field named.
+ * Reads one result file's parsed JSON. Two shapes are accepted, as written by the package benches:
+ * `{ date?, machine?, figures: { <name>: figure } }` or a flat `{ <name>: figure }` (top-level
+ * `date`/`machine` strings allowed beside the figures). A figure entry that is malformed, or null
+ * without a why, does not void the file: it becomes null with the problem as its why.
+ * Returns { ok: true, data: { date?, machine?, figures } } or { ok: false, error }.
  */
 export function checkResultFile(raw) {
-  const parsed = resultFileSchema.safeParse(raw);
-  if (parsed.success) return { ok: true, data: parsed.data };
-  const issue = parsed.error.issues[0];
-  return { ok: false, error: `${issue.path.join('.') || '(root)'}: ${issue.message}` };
+  if (!isObject(raw)) return { ok: false, error: '(root): expected a JSON object' };
+  let entries;
+  if ('figures' in raw) {
+    if (!isObject(raw.figures)) return { ok: false, error: 'figures: expected an object of figures' };
+    entries = raw.figures;
+  } else {
+    entries = Object.fromEntries(Object.entries(raw).filter(([key]) => key !== 'date' && key !== 'machine'));
+  }
+  if (Object.keys(entries).length === 0) return { ok: false, error: 'no figures in the file' };
+  const figures = {};
+  for (const [name, entry] of Object.entries(entries)) {
+    const parsed = resultFigureSchema.safeParse(entry);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      figures[name] = { value: null, why: `its bench wrote an invalid entry (${[name, ...issue.path].join('.')}: ${issue.message})` };
+    } else if (parsed.data.value === null && !parsed.data.why) {
+      figures[name] = { ...parsed.data, why: 'its bench reported no value and gave no reason' };
+    } else {
+      figures[name] = parsed.data;
+    }
+  }
+  const data = { figures };
+  if (typeof raw.date === 'string') data.date = raw.date;
+  if (typeof raw.machine === 'string') data.machine = raw.machine;
+  return { ok: true, data };
 }
 
 /**
@@ -139,6 +157,12 @@ function formatValue(value) {
   return abs >= 100 ? value.toFixed(0) : abs >= 1 ? value.toFixed(2) : value.toPrecision(3);
 }
 
+function formatBaseline(baseline) {
+  if (typeof baseline === 'number') return ` (baseline: ${formatValue(baseline)})`;
+  if (isObject(baseline)) return ` (baseline: ${escapeCell(baseline.name)} = ${formatValue(baseline.value)})`;
+  return '';
+}
+
 function escapeCell(text) {
   return String(text ?? '').replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
 }
@@ -148,7 +172,7 @@ const STATUS_TEXT = { met: 'met', 'not met': '**not met**', 'not measured': 'not
 /** BENCHMARKS.md from latest.json (plus machine details for the notes). */
 export function renderMarkdown(latest, { machineDetails = [] } = {}) {
   const rows = Object.entries(latest.figures).map(([name, f]) => {
-    const method = f.value === null ? `not measured: ${escapeCell(f.why).replace(/^not measured: /, '')}` : escapeCell(f.method) + (f.baseline ? ` (baseline: ${escapeCell(f.baseline.name)} = ${formatValue(f.baseline.value)})` : '');
+    const method = f.value === null ? `not measured: ${escapeCell(f.why).replace(/^not measured: /, '')}` : escapeCell(f.method) + formatBaseline(f.baseline);
     return `| \`${name}\` | ${formatValue(f.value)} | ${escapeCell(f.unit)} | ${escapeCell(f.target ?? '—')} | ${STATUS_TEXT[f.status] ?? f.status} | ${method} | ${escapeCell((f.date ?? '').slice(0, 10))} |`;
   });
   const counts = Object.values(latest.figures).reduce((acc, f) => ({ ...acc, [f.status]: (acc[f.status] ?? 0) + 1 }), {});
