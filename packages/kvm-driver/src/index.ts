@@ -8,3 +8,4 @@ export { kvmUsability, bootCheck, domainTypeOverride, type BootCheck, type KvmUs
 export * from './guest.js';
 export { SimulatedDriver, SimNetwork, DEFAULT_SIM_TIMINGS, type SimulatedDriverOptions, type SimTimings, type FaultRule, type SimOperation } from './sim/driver.js';
 export { VirtualClock, realSimClock, type SimClock } from './sim/clock.js';
+export * from './remote/index.js';

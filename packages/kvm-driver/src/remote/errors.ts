@@ -44,3 +44,19 @@ export function classifySshError(err: unknown, host: string, username: string): 
   }
   return new HostUnreachable(host, `${e?.code ? `${e.code}: ` : ''}${text}`, { cause: err });
 }
+
+/** What arrived differs from what was sent (or from the checksum the caller recorded). */
+export class ChecksumMismatch extends HypervisorError {
+  readonly code = 'HYPERVISOR_ERROR' as const;
+  constructor(
+    readonly path: string,
+    readonly expected: string,
+    readonly actual: string,
+    readonly where: string,
+  ) {
+    super(
+      `sha256 of ${path} on ${where} is ${actual}, expected ${expected}`,
+      'The copy was discarded and the source kept; retry the move. If it repeats, check the disks and memory of both hosts.',
+    );
+  }
+}

@@ -1,0 +1,302 @@
+// File operations on one host, here (node:fs) or over SSH (SFTP for data, a command for
+// hashing on that host), so a mover can treat both ends alike.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm, stat, statfs } from 'node:fs/promises';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { SFTPWrapper } from 'ssh2';
+import { HypervisorFailure } from '../errors.js';
+import type { SshConnection } from './ssh-connection.js';
+import { SshCommandRunner } from './ssh-runner.js';
+
+export interface HostFiles {
+  readonly description: string;
+  /** File size in bytes; undefined when the file does not exist. */
+  size(path: string): Promise<number | undefined>;
+  /** Bytes an unprivileged writer may still use in the file system holding `dir`. */
+  freeBytes(dir: string): Promise<number>;
+  openRead(path: string): Promise<Readable>;
+  /** Creates (or truncates) the file with mode 0600. */
+  openWrite(path: string): Promise<Writable>;
+  /** sha256 of the file as stored, computed on that host. */
+  sha256(path: string, signal?: AbortSignal): Promise<string>;
+  /** Atomic replace (POSIX rename semantics). */
+  rename(from: string, to: string): Promise<void>;
+  /** Removes the file; no error when it is already gone. */
+  remove(path: string): Promise<void>;
+  close(): void;
+}
+
+export class LocalFiles implements HostFiles {
+  readonly description = 'local';
+
+  async size(path: string): Promise<number | undefined> {
+    try {
+      return (await stat(path)).size;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  async freeBytes(dir: string): Promise<number> {
+    const s = await statfs(dir);
+    return s.bavail * s.bsize;
+  }
+
+  async openRead(path: string): Promise<Readable> {
+    const s = createReadStream(path, { highWaterMark: 256 * 1024 });
+    await new Promise<void>((resolve, reject) => {
+      s.once('open', () => resolve());
+      s.once('error', reject);
+    });
+    return s;
+  }
+
+  async openWrite(path: string): Promise<Writable> {
+    const s = createWriteStream(path, { mode: 0o600 });
+    await new Promise<void>((resolve, reject) => {
+      s.once('open', () => resolve());
+      s.once('error', reject);
+    });
+    return s;
+  }
+
+  async sha256(path: string, signal?: AbortSignal): Promise<string> {
+    const h = createHash('sha256');
+    await pipeline(createReadStream(path, { highWaterMark: 1024 * 1024 }), h, signal ? { signal } : {});
+    return h.digest('hex');
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    return rename(from, to);
+  }
+
+  remove(path: string): Promise<void> {
+    return rm(path, { force: true });
+  }
+
+  close(): void {
+    /* nothing held */
+  }
+}
+
+const SFTP_CHUNK = 64 * 1024;
+const SFTP_IN_FLIGHT = 32;
+
+export class SftpFiles implements HostFiles {
+  readonly description: string;
+  private readonly runner: SshCommandRunner;
+  private session: Promise<SFTPWrapper> | undefined;
+
+  constructor(readonly connection: SshConnection) {
+    this.description = connection.description;
+    this.runner = new SshCommandRunner(connection);
+  }
+
+  async size(path: string): Promise<number | undefined> {
+    const sftp = await this.sftp();
+    return new Promise((resolve, reject) => {
+      sftp.stat(path, (err, st) => {
+        if (!err) return resolve(st.size);
+        if ((err as Error & { code?: number }).code === 2) return resolve(undefined); // SSH_FX_NO_SUCH_FILE
+        reject(err);
+      });
+    });
+  }
+
+  async freeBytes(dir: string): Promise<number> {
+    const sftp = await this.sftp();
+    return new Promise((resolve, reject) => {
+      sftp.ext_openssh_statvfs(dir, (err, fs: { bavail: number | bigint; frsize: number | bigint }) => {
+        if (err) return reject(err);
+        resolve(Number(fs.bavail) * Number(fs.frsize));
+      });
+    });
+  }
+
+  async openRead(path: string): Promise<Readable> {
+    const sftp = await this.sftp();
+    const handle = await promisify<Buffer>((cb) => sftp.open(path, 'r', cb));
+    const size = await promisify<number>((cb) => sftp.fstat(handle, (err, st) => cb(err, st?.size)));
+    return pipelinedReader(sftp, handle, size);
+  }
+
+  async openWrite(path: string): Promise<Writable> {
+    const sftp = await this.sftp();
+    const handle = await promisify<Buffer>((cb) => sftp.open(path, 'w', { mode: 0o600 }, cb));
+    return pipelinedWriter(sftp, handle);
+  }
+
+  async sha256(path: string, signal?: AbortSignal): Promise<string> {
+    const res = await this.runner.run(['sha256sum', '--', path], signal ? { signal } : {});
+    const hex = /^([0-9a-f]{64})\s/.exec(res.stdout)?.[1];
+    if (res.code !== 0 || !hex) throw new HypervisorFailure(`sha256sum ${path} on ${this.connection.target.host}`, res.stderr || res.stdout);
+    return hex;
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const sftp = await this.sftp();
+    // Plain SFTP rename refuses to replace; OpenSSH's posix-rename is rename(2).
+    await promisify<void>((cb) => sftp.ext_openssh_rename(from, to, (err) => cb(err)));
+  }
+
+  async remove(path: string): Promise<void> {
+    const sftp = await this.sftp();
+    await new Promise<void>((resolve, reject) => {
+      sftp.unlink(path, (err) => {
+        if (!err || (err as Error & { code?: number }).code === 2) return resolve();
+        reject(err);
+      });
+    });
+  }
+
+  close(): void {
+    void this.session?.then((s) => s.end()).catch(() => undefined);
+    this.session = undefined;
+  }
+
+  private sftp(): Promise<SFTPWrapper> {
+    if (!this.session) {
+      const s = this.connection.sftp();
+      this.session = s;
+      s.then(
+        (w) => w.on('close', () => {
+          if (this.session === s) this.session = undefined;
+        }),
+        () => {
+          if (this.session === s) this.session = undefined;
+        },
+      );
+    }
+    return this.session;
+  }
+}
+
+/** Unique sibling name for a file being written, so a crash never leaves a half file under the real name. */
+export function partialPath(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return `${path.slice(0, slash + 1)}.${path.slice(slash + 1)}.part-${randomBytes(4).toString('hex')}`;
+}
+
+function promisify<T>(fn: (cb: (err: Error | undefined | null, v: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
+}
+
+/** Reads with many requests in flight (one at a time is bound by the round trip, not the link). */
+function pipelinedReader(sftp: SFTPWrapper, handle: Buffer, size: number): Readable {
+  let nextOffset = 0;
+  let inFlight = 0;
+  let closed = false;
+  const done = new Map<number, Buffer>();
+  let deliverOffset = 0;
+  const closeHandle = (cb: () => void): void => {
+    if (closed) return cb();
+    closed = true;
+    sftp.close(handle, () => cb());
+  };
+  const stream = new Readable({
+    highWaterMark: SFTP_CHUNK * SFTP_IN_FLIGHT,
+    read() {
+      pump();
+    },
+    destroy(err, cb) {
+      closeHandle(() => cb(err));
+    },
+  });
+  function pump(): void {
+    while (inFlight < SFTP_IN_FLIGHT && nextOffset < size && !stream.destroyed) {
+      const offset = nextOffset;
+      const len = Math.min(SFTP_CHUNK, size - offset);
+      nextOffset += len;
+      inFlight++;
+      const buf = Buffer.allocUnsafe(len);
+      readFully(sftp, handle, buf, offset, (err) => {
+        inFlight--;
+        if (err) return stream.destroy(err);
+        done.set(offset, buf);
+        deliver();
+      });
+    }
+    if (size === 0) finish();
+  }
+  function deliver(): void {
+    let more = true;
+    for (let b = done.get(deliverOffset); b && more; b = done.get(deliverOffset)) {
+      done.delete(deliverOffset);
+      deliverOffset += b.length;
+      more = stream.push(b);
+    }
+    if (deliverOffset >= size) return finish();
+    if (more) pump();
+  }
+  let ended = false;
+  function finish(): void {
+    if (ended) return;
+    ended = true;
+    closeHandle(() => stream.push(null));
+  }
+  return stream;
+}
+
+function readFully(sftp: SFTPWrapper, handle: Buffer, buf: Buffer, position: number, cb: (err?: Error) => void, got = 0): void {
+  sftp.read(handle, buf, got, buf.length - got, position + got, (err, n) => {
+    if (err) return cb(err);
+    if (n === 0) return cb(new Error(`file shrank while being read (at byte ${position + got})`));
+    if (got + n < buf.length) return readFully(sftp, handle, buf, position, cb, got + n);
+    cb();
+  });
+}
+
+/** Writes with many requests in flight; the stream finishes once all are acknowledged and the handle is closed. */
+function pipelinedWriter(sftp: SFTPWrapper, handle: Buffer): Writable {
+  let offset = 0;
+  let inFlight = 0;
+  let failed: Error | undefined;
+  let waiter: (() => void) | undefined;
+  let closed = false;
+  const settle = (): void => {
+    const w = waiter;
+    waiter = undefined;
+    w?.();
+  };
+  const closeHandle = (cb: (err?: Error) => void): void => {
+    if (closed) return cb();
+    closed = true;
+    sftp.close(handle, (err) => cb(err ?? undefined));
+  };
+  return new Writable({
+    highWaterMark: SFTP_CHUNK * 4,
+    write(chunk: Buffer, _enc, cb) {
+      if (failed) return cb(failed);
+      for (let i = 0; i < chunk.length; i += SFTP_CHUNK) {
+        const piece = chunk.subarray(i, Math.min(chunk.length, i + SFTP_CHUNK));
+        const at = offset;
+        offset += piece.length;
+        inFlight++;
+        sftp.write(handle, piece, 0, piece.length, at, (err) => {
+          inFlight--;
+          if (err && !failed) failed = err;
+          settle();
+        });
+      }
+      if (inFlight < SFTP_IN_FLIGHT) return cb();
+      waiter = () => cb(failed);
+    },
+    final(cb) {
+      const check = (): void => {
+        if (failed) return closeHandle(() => cb(failed));
+        if (inFlight > 0) {
+          waiter = check;
+          return;
+        }
+        closeHandle(cb);
+      };
+      check();
+    },
+    destroy(err, cb) {
+      closeHandle(() => cb(err));
+    },
+  });
+}
