@@ -94,7 +94,8 @@ export class AgentChannel {
     const { url, credential, ca } = this.options;
     const socket = new WebSocket(url, {
       headers: { authorization: `Bearer ${credential}` },
-      maxPayload: MAX_AGENT_FRAME_BYTES,
+      // Oversized frames up to 4x the limit are read and answered with FRAME_TOO_LARGE.
+      maxPayload: MAX_AGENT_FRAME_BYTES * 4,
       handshakeTimeout: 10_000,
       ...(ca ? { ca } : {}),
     });

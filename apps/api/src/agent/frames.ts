@@ -1,0 +1,157 @@
+import { recordAudit, type PrismaClient } from '@deskpool/db';
+import {
+  commandFrameSchema,
+  errorFrame,
+  type CommandFrame,
+  type ErrorFrame,
+  type SequencedUpFrame,
+} from '@deskpool/protocol';
+import type { Redis } from 'ioredis';
+import type { Clock } from '../clock.js';
+import { hostFieldsFromInventory } from './enroll.js';
+
+export interface FrameContext {
+  prisma: PrismaClient;
+  redis: Redis;
+  clock: Clock;
+  hostId: string;
+  hostName: string;
+  /** Redis key prefix for what the gateway keeps there (domain states, the event stream). */
+  keyPrefix: string;
+}
+
+const OP_FINAL = ['succeeded', 'failed', 'refused'] as const;
+
+/**
+ * Applies one validated up-frame to the database. Every frame is safe to apply twice (a frame
+ * whose ack was lost is re-sent after a reconnect). Returns an error frame when the agent asked
+ * for something it may not do; throws only on infrastructure failure.
+ */
+export async function applyUpFrame(ctx: FrameContext, frame: SequencedUpFrame): Promise<ErrorFrame | null> {
+  const { prisma, hostId } = ctx;
+  const actor = `agent:${ctx.hostName}`;
+  const cause = `agent-frame:${frame.type}#${frame.seq}`;
+  const at = new Date(frame.at);
+  switch (frame.type) {
+    case 'heartbeat':
+      await prisma.host.updateMany({ where: { id: hostId }, data: { lastHeartbeatAt: ctx.clock.now(), onlineState: 'online' } });
+      return null;
+    case 'presence': {
+      const since = frame.idleSince !== null ? new Date(frame.idleSince) : at;
+      await prisma.$transaction(async (tx) => {
+        const before = await tx.host.findUnique({ where: { id: hostId }, select: { presenceState: true, presenceSince: true } });
+        if (!before) return;
+        // A late duplicate of an older frame must not undo a newer state.
+        if (before.presenceSince && before.presenceState === frame.state) return;
+        await tx.host.update({ where: { id: hostId }, data: { presenceState: frame.state, presenceSince: since, lastHeartbeatAt: ctx.clock.now(), onlineState: 'online' } });
+        await recordAudit(tx, { entityType: 'host', entityId: hostId, action: `presence.${frame.state}`, actor, cause: `${cause} (source ${frame.source})`, before, after: { presenceState: frame.state, presenceSince: since } });
+      });
+      await publishEvent(ctx, frame);
+      return null;
+    }
+    case 'signin':
+      await recordAudit(prisma, { entityType: 'host', entityId: hostId, action: 'signin', actor, cause, after: { user: frame.user, at: frame.at } });
+      await publishEvent(ctx, frame);
+      return null;
+    case 'inventory':
+      await prisma.$transaction(async (tx) => {
+        const before = await tx.host.findUnique({ where: { id: hostId }, select: { inventory: true } });
+        if (!before) return;
+        if (JSON.stringify(before.inventory) === JSON.stringify(frame.inventory)) return;
+        await tx.host.update({ where: { id: hostId }, data: { ...hostFieldsFromInventory(frame.inventory), version: { increment: 1 } } });
+        await recordAudit(tx, { entityType: 'host', entityId: hostId, action: 'inventory', actor, cause, before: before.inventory, after: frame.inventory });
+      });
+      return null;
+    case 'domain-state':
+      await ctx.redis.set(`${ctx.keyPrefix}domains:${hostId}`, JSON.stringify({ at: frame.at, domains: frame.domains }));
+      await publishEvent(ctx, frame);
+      return null;
+    case 'op-progress': {
+      const op = await prisma.operation.findUnique({ where: { idempotencyKey: frame.idempotencyKey }, select: { hostId: true } });
+      if (!op) return null;
+      if (op.hostId !== hostId) return notYours(frame.idempotencyKey, frame.seq);
+      await prisma.operation.updateMany({
+        where: { idempotencyKey: frame.idempotencyKey, status: { in: ['pending', 'sent', 'running'] } },
+        data: { status: 'running', progress: frame.percent / 100, startedAt: at },
+      });
+      return null;
+    }
+    case 'op-result': {
+      const refused = await prisma.$transaction(async (tx) => {
+        const op = await tx.operation.findUnique({ where: { idempotencyKey: frame.idempotencyKey } });
+        if (!op) {
+          await recordAudit(tx, { entityType: 'host', entityId: hostId, action: 'op-result.unknown-operation', actor, cause, after: frame });
+          return null;
+        }
+        if (op.hostId !== hostId) return notYours(frame.idempotencyKey, frame.seq);
+        if ((OP_FINAL as readonly string[]).includes(op.status)) return null; // already recorded
+        const after = await tx.operation.update({
+          where: { id: op.id },
+          data: {
+            status: frame.outcome,
+            result: (frame.result ?? { replayed: frame.replayed }) as object,
+            error: frame.error ? `${frame.error.code}: ${frame.error.message}` : null,
+            progress: frame.outcome === 'succeeded' ? 1 : op.progress,
+            finishedAt: at,
+          },
+        });
+        await recordAudit(tx, {
+          entityType: 'operation',
+          entityId: op.id,
+          action: `operation.${frame.outcome}`,
+          actor,
+          cause,
+          before: { status: op.status },
+          after: { status: after.status, result: frame.result, error: frame.error, replayed: frame.replayed },
+        });
+        return null;
+      });
+      if (refused) return refused;
+      await publishEvent(ctx, frame);
+      return null;
+    }
+    case 'events-dropped':
+      await recordAudit(prisma, { entityType: 'host', entityId: hostId, action: 'agent.events-dropped', actor, cause, after: frame });
+      return null;
+  }
+}
+
+function notYours(idempotencyKey: string, seq: number): ErrorFrame {
+  return errorFrame('NOT_YOUR_HOST', `operation ${idempotencyKey} belongs to another host; an agent can only report for its own host`, { refSeq: seq, refIdempotencyKey: idempotencyKey });
+}
+
+/**
+ * Agent events the scheduler reacts to (presence, sign-in, domain states, op results) go on a
+ * Redis stream, capped, so a scheduler worker that restarts picks up where it left off.
+ */
+async function publishEvent(ctx: FrameContext, frame: SequencedUpFrame): Promise<void> {
+  await ctx.redis.xadd(`${ctx.keyPrefix}events`, 'MAXLEN', '~', '100000', '*', 'hostId', ctx.hostId, 'frame', JSON.stringify(frame));
+}
+
+/**
+ * Commands this host should still carry out: operations not yet finished. Sent again on every
+ * (re)connect; the agent's journal makes repeats harmless, and a command sent while the agent
+ * was offline is not lost.
+ */
+export async function pendingCommands(prisma: PrismaClient, hostId: string): Promise<CommandFrame[]> {
+  const ops = await prisma.operation.findMany({
+    where: { hostId, status: { in: ['pending', 'sent', 'running'] } },
+    include: { vm: { select: { name: true } } },
+    orderBy: { createdAt: 'asc' },
+    take: 500,
+  });
+  const commands: CommandFrame[] = [];
+  for (const op of ops) {
+    const candidate = {
+      type: 'command',
+      idempotencyKey: op.idempotencyKey,
+      operationId: op.id,
+      kind: op.kind,
+      ...(op.vmId && op.vm ? { target: { vmId: op.vmId, domainName: op.vm.name, generation: op.generation } } : {}),
+      params: op.params,
+    };
+    const parsed = commandFrameSchema.safeParse(candidate);
+    if (parsed.success) commands.push(parsed.data);
+  }
+  return commands;
+}
