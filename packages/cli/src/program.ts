@@ -7,7 +7,7 @@ import { tokenCommand } from './commands/token.js';
 import { userCommand } from './commands/user.js';
 import { vmCommand } from './commands/vm.js';
 import type { CliIo } from './context.js';
-import { ApiRequestError, CliError, ExitCode, UsageError } from './errors.js';
+import { ApiRequestError, CliError, ExitCode, ServerUnreachableError, UsageError } from './errors.js';
 import { describeIssues } from './format.js';
 import { parsePositiveInt } from './input.js';
 
@@ -70,12 +70,11 @@ export function renderError(e: CliError): string {
     if (e.status === 403) lines.push('  this token\'s role may not do that; use an admin token or the owner\'s token');
     return lines.join('\n');
   }
-  if (e instanceof UsageError) return `error: ${e.message}`;
   return `error: ${e.message}`;
 }
 
 function errorJson(e: CliError): unknown {
   if (e instanceof ApiRequestError) return { error: e.body, status: e.status, exitCode: e.exitCode };
-  const code = e instanceof UsageError ? 'USAGE' : e.name === 'ServerUnreachableError' ? 'UNREACHABLE' : 'UNHEALTHY';
+  const code = e instanceof UsageError ? 'USAGE' : e instanceof ServerUnreachableError ? 'UNREACHABLE' : 'UNHEALTHY';
   return { error: { code, message: e.message, details: e instanceof UsageError && e.field ? { field: e.field } : undefined }, exitCode: e.exitCode };
 }

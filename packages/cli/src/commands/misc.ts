@@ -57,7 +57,11 @@ export function loginCommand(io: CliIo): Command {
       if (opts.verify !== false && token) {
         me = await ctx.client().request('GET', '/api/v1/me');
       }
-      io.writeConfig(config.configPath, { url, ...(token ? { token } : {}) });
+      try {
+        io.writeConfig(config.configPath, { url, ...(token ? { token } : {}) });
+      } catch (e) {
+        throw new UsageError(`cannot write ${config.configPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; choose another path with --config`, 'config');
+      }
       ctx.done(`saved ${config.configPath}${me ? `; signed in as ${describeMe(me)}` : ''}`, { configPath: config.configPath, me: me ?? null });
     }));
 }
