@@ -112,6 +112,24 @@ describe('Dockerfile', () => {
     for (const ws of workspaces) expect(beforeInstall, ws).toContain(`COPY ${ws}/package.json ${ws}/`);
   });
 
+  it('ships every workspace package the API, the worker and the CLI load at run time', () => {
+    const workspaces = (JSON.parse(read('package.json')) as { workspaces: string[] }).workspaces;
+    const byName = new Map(workspaces.map((dir) => [(JSON.parse(read(`${dir}/package.json`)) as { name: string }).name, dir]));
+    const needed = new Set<string>();
+    const visit = (dir: string) => {
+      if (needed.has(dir)) return;
+      needed.add(dir);
+      const deps = (JSON.parse(read(`${dir}/package.json`)) as { dependencies?: Record<string, string> }).dependencies ?? {};
+      for (const dep of Object.keys(deps)) if (byName.has(dep)) visit(byName.get(dep)!);
+    };
+    ['apps/api', 'packages/scheduler', 'packages/cli'].forEach(visit);
+    const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'));
+    for (const dir of needed) {
+      expect(runtime, dir).toContain(`COPY --from=build /app/${dir}/package.json ${dir}/`);
+      expect(runtime, dir).toContain(`COPY --from=build /app/${dir}/dist ${dir}/dist`);
+    }
+  });
+
   it('ships the migrations the API applies at start', () => {
     expect(existsSync(join(root, 'prisma/migrations'))).toBe(true);
     expect(dockerfile).toContain('COPY --from=build /app/prisma/migrations prisma/migrations');
