@@ -78,8 +78,9 @@ export function parseDomstats(text: string): Map<string, string> {
 export function parseList(text: string): DomainSummary[] {
   const out: DomainSummary[] = [];
   for (const line of text.split('\n')) {
+    if (/^[\s-]*$/.test(line)) continue; // blank or the header's rule
     const m = /^\s*(\S+)\s+(\S+)\s+(.+?)\s*$/.exec(line);
-    if (!m || m[1] === 'Id' || /^-+$/.test(m[1] ?? '')) continue;
+    if (!m || m[1] === 'Id') continue;
     out.push({ name: m[2] ?? '', state: toDomainState(m[3] ?? '') });
   }
   return out;
