@@ -79,7 +79,6 @@ export const parseNonNegativeInt = zodParser(z.coerce.number({ error: 'must be a
 export const parseTimestamp = zodParser(
   z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be a date/time such as 2026-11-26 or 2026-11-26T08:00:00Z').transform((s) => new Date(s).toISOString()),
 );
-export const parseNonEmpty = zodParser(z.string().trim().min(1, 'must not be empty'));
 
 /** Repeatable string flag (`--label a --label b`). */
 export function collectString(value: string, previous: string[] = []): string[] {

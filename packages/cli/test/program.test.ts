@@ -36,6 +36,12 @@ describe('runCli exit codes before any request', () => {
     expect(h.err.join('\n')).toMatch(/argument 'root' is invalid. Allowed choices are admin, user, submitter/);
   });
 
+  it('2 for an empty id, with the reason', async () => {
+    const h = harness({ DESKPOOL_URL: 'http://x', DESKPOOL_TOKEN: 't' });
+    expect(await h.run('pool', 'show', ' ')).toBe(2);
+    expect(h.err.at(-1)).toBe('error: the id argument must not be empty');
+  });
+
   it('2 with a hint when no server is configured, as text or JSON', async () => {
     const h = harness();
     expect(await h.run('pool', 'list')).toBe(2);

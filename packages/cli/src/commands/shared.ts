@@ -3,7 +3,8 @@ import { Option } from 'commander';
 import type { CliIo } from '../context.js';
 import { CommandContext } from '../context.js';
 import type { Column } from '../format.js';
-import { applyAssignments, collectAssignment, parseLimit, parseNonEmpty, readDocument } from '../input.js';
+import { UsageError } from '../errors.js';
+import { applyAssignments, collectAssignment, parseLimit, readDocument } from '../input.js';
 
 export type Handler = (ctx: CommandContext, args: string[], opts: Record<string, unknown>) => Promise<void>;
 
@@ -38,8 +39,10 @@ export function buildBody(opts: Record<string, unknown>, explicit: Record<string
   return applyAssignments({ ...fromFile, ...defined }, assignments);
 }
 
+/** A resource id for a URL path; the API checks its format and names it if wrong. */
 export function id(value: string): string {
-  return encodeURIComponent(parseNonEmpty(value));
+  if (value.trim() === '') throw new UsageError('the id argument must not be empty', 'id');
+  return encodeURIComponent(value.trim());
 }
 
 export function listOpts(opts: Record<string, unknown>): { limit?: number; cursor?: string; all?: boolean } {
