@@ -203,6 +203,7 @@ ssh_user=root
 ssh_port=22
 ssh_key=$STATE/client_ed25519
 known_hosts=$hdir/known_hosts
+mount_ns=$mnt_ns
 host_fingerprint=$(cat "$hdir/host_fingerprint" 2>/dev/null || true)
 EOF
   ((ok))
