@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { applyMigrations, createPrisma } from '@deskpool/db';
 import { Redis } from 'ioredis';
+import { createAgentGateway } from './agent/index.js';
 import { buildApp } from './app.js';
 import { ensureBootstrapAdminToken } from './bootstrap.js';
 import { ConfigError, parseEnv } from './config.js';
@@ -20,11 +21,13 @@ async function main(): Promise<void> {
     env.TLS_CERT_FILE !== undefined && env.TLS_KEY_FILE !== undefined
       ? { cert: await readFile(env.TLS_CERT_FILE), key: await readFile(env.TLS_KEY_FILE) }
       : null;
-  const app = await buildApp({ logLevel: env.LOG_LEVEL, trustProxy: env.TRUST_PROXY, https }, { prisma, redis });
+  const gateway = createAgentGateway({ prisma, redis });
+  const app = await buildApp({ logLevel: env.LOG_LEVEL, trustProxy: env.TRUST_PROXY, https }, { prisma, redis, agentRoutes: gateway.plugin });
 
   const shutdown = async (signal: string) => {
     app.log.info({ signal }, 'shutting down');
     await app.close();
+    await gateway.close();
     await prisma.$disconnect();
     redis.disconnect();
     process.exit(0);

@@ -106,6 +106,11 @@ describe('deskpool-api process', () => {
         body: JSON.stringify({ name: 'first', timeZone: 'Europe/Berlin' }),
       });
       expect(pool.status).toBe(201);
+      // The agent endpoint is mounted too: a bogus enrollment is refused, not an unknown route.
+      const enroll = await fetch(`${base}/api/v1/agent/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      expect(enroll.status).toBeGreaterThanOrEqual(400);
+      expect(enroll.status).toBeLessThan(500);
+      expect(enroll.status).not.toBe(404);
     } finally {
       api.child.kill('SIGTERM');
       await api.exited;

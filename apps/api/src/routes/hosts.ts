@@ -1,5 +1,5 @@
 import { recordAudit, type Prisma } from '@deskpool/db';
-import { hostSchema, idParamsSchema, listHostsQuerySchema, pageSchema, updateHostSchema } from '@deskpool/protocol';
+import { hostSchema, LIVE_TASK_STATES, idParamsSchema, listHostsQuerySchema, pageSchema, updateHostSchema } from '@deskpool/protocol';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { allow, apiCause, principalOf, type Principal } from '../auth.js';
 import { inUse, invalidField, notFound, versionConflict } from '../errors.js';
@@ -8,8 +8,6 @@ import { afterCreatedAt, createdAtOrder, decodeCreatedAtCursor, encodeCreatedAtC
 import { presentHost } from '../presenters.js';
 import { bearer, deletedResponses, errorResponses, type RouteDeps } from '../route-deps.js';
 
-/** Tasks in these states occupy a host (running there, or their checkpoint lives there). */
-const ACTIVE_TASK_STATES = ['placed', 'running', 'checkpointing', 'checkpointed'] as const;
 
 export const hostRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma }) => {
   app.addHook('onRequest', allow('admin'));
@@ -69,7 +67,7 @@ export const hostRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma
       if (!(await lockRow(tx, 'hosts', id))) throw notFound('host', id);
       const vms = await tx.desktopVm.count({ where: { OR: [{ currentHostId: id }, { savedStateHostId: id }] } });
       const tasks = await tx.batchTask.count({
-        where: { state: { in: [...ACTIVE_TASK_STATES] }, OR: [{ hostId: id }, { checkpointHostId: id }] },
+        where: { state: { in: [...LIVE_TASK_STATES] }, OR: [{ hostId: id }, { checkpointHostId: id }] },
       });
       if (vms > 0 || tasks > 0) {
         throw inUse(`host ${id} still holds ${vms} desktop VM(s) and ${tasks} batch task(s); drain it and move them first`, { vms, tasks });

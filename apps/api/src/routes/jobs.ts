@@ -1,5 +1,5 @@
 import { recordAudit, type BatchJob, type Prisma, type PrismaClient } from '@deskpool/db';
-import { idParamsSchema, jobSchema, jobSpecSchema, jobWithTasksSchema, listJobsQuerySchema, pageSchema, TERMINAL_JOB_STATES } from '@deskpool/protocol';
+import { idParamsSchema, jobSchema, jobSpecSchema, jobWithTasksSchema, listJobsQuerySchema, LIVE_TASK_STATES, pageSchema, TERMINAL_JOB_STATES } from '@deskpool/protocol';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { allow, apiCause, principalOf, type Principal } from '../auth.js';
 import { ApiError, invalidField, notFound } from '../errors.js';
@@ -88,10 +88,10 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma,
       if ((TERMINAL_JOB_STATES as readonly string[]).includes(before.state)) {
         throw new ApiError(409, 'CONFLICT', `job ${id} already ended (${before.state}); there is nothing to cancel`);
       }
-      // Queued tasks end here. Placed/running/checkpointed ones hold a VM or saved state on a
+      // Queued tasks end here. Live ones (LIVE_TASK_STATES) hold a VM or saved state on a
       // host: the scheduler sees cancelRequestedAt, stops them there and marks them cancelled.
       const cancelled = await tx.batchTask.updateMany({ where: { jobId: id, state: 'queued' }, data: { state: 'cancelled', finishedAt: now, version: { increment: 1 } } });
-      const live = await tx.batchTask.count({ where: { jobId: id, state: { in: ['placed', 'running', 'checkpointing', 'checkpointed'] } } });
+      const live = await tx.batchTask.count({ where: { jobId: id, state: { in: [...LIVE_TASK_STATES] } } });
       const after = await tx.batchJob.update({
         where: { id },
         data: { state: 'cancelled', cancelRequestedAt: now, finishedAt: live === 0 ? now : null, version: { increment: 1 } },

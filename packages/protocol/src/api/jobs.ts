@@ -2,8 +2,10 @@ import { z } from 'zod';
 import { pageQuerySchema, timestampSchema } from './common.js';
 
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'deadline_missed'] as const;
-export const TASK_STATES = ['queued', 'placed', 'running', 'checkpointing', 'checkpointed', 'succeeded', 'failed', 'cancelled', 'deadline_missed'] as const;
+export const TASK_STATES = ['queued', 'placed', 'running', 'checkpointing', 'checkpointed', 'stopping', 'succeeded', 'failed', 'cancelled', 'deadline_missed'] as const;
 export const TERMINAL_TASK_STATES = ['succeeded', 'failed', 'cancelled', 'deadline_missed'] as const;
+/** Tasks in these states hold a VM or saved state on a host. */
+export const LIVE_TASK_STATES = ['placed', 'running', 'checkpointing', 'checkpointed', 'stopping'] as const;
 export const TERMINAL_JOB_STATES = ['succeeded', 'failed', 'cancelled', 'deadline_missed'] as const;
 
 export const listJobsQuerySchema = pageQuerySchema.extend({ state: z.enum(JOB_STATES).optional() });
