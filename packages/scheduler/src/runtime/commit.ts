@@ -1,0 +1,215 @@
+// Writes one plan to PostgreSQL inside the caller's transaction: transitions with optimistic
+// concurrency, operations under their idempotency keys, one audit event per change.
+import { Prisma, recordAudit } from '@deskpool/db';
+import type { Action, Command, EntityKind, Plan, TransitionRecord } from '../core/types.js';
+import { agentCommandFor, commandFrameFor, subjectOfCommand, wireKey } from './commands.js';
+import { columnsForUpdate, plannedOf } from './mapping.js';
+import type { CommandFrameInput } from '@deskpool/protocol';
+import type { LoadedSnapshot } from './snapshot.js';
+
+type Tx = Prisma.TransactionClient;
+
+export const SCHEDULER_ACTOR = 'scheduler';
+
+/** A row changed since the snapshot was read: the plan is void; re-plan from a fresh snapshot. */
+export class StaleSnapshotError extends Error {
+  constructor(
+    readonly entity: EntityKind,
+    readonly id: string,
+  ) {
+    super(`${entity} ${id} changed after the snapshot was read; re-plan the event from a fresh snapshot`);
+    this.name = 'StaleSnapshotError';
+  }
+}
+
+/** The core asked for something this runtime does not write (e.g. deleting a pool). */
+export class UnsupportedTransitionError extends Error {
+  constructor(readonly transition: TransitionRecord) {
+    super(`The scheduler runtime does not ${transition.op} ${transition.entity} rows (transition ${transition.key}); the API owns that`);
+    this.name = 'UnsupportedTransitionError';
+  }
+}
+
+/** An operation committed by this plan, to be sent to its host once the transaction is over. */
+export interface PlannedDispatch {
+  operationId: string;
+  idempotencyKey: string;
+  hostId: string;
+  type: Command['type'];
+  /** null: the agent protocol has no command for this yet; it stays pending. */
+  frame: CommandFrameInput | null;
+}
+
+export interface CommitResult {
+  /** The plan's operations were already committed (a replayed event): nothing was written. */
+  duplicate: boolean;
+  transitions: number;
+  dispatches: PlannedDispatch[];
+}
+
+const SINGULAR: Record<EntityKind, string> = {
+  pools: 'pool',
+  hosts: 'host',
+  vms: 'vm',
+  users: 'user',
+  jobs: 'job',
+  tasks: 'task',
+  operations: 'operation',
+};
+
+function causeText(a: Action): string {
+  return `event:${a.cause.event}#${a.cause.eventId} rule:${a.cause.rule}`;
+}
+
+async function updateVersioned(tx: Tx, entity: Exclude<EntityKind, 'operations'>, id: string, version: number, data: Record<string, unknown>): Promise<boolean> {
+  const where = { id, version };
+  const write = { ...data, version: { increment: 1 } } as never;
+  let count: number;
+  switch (entity) {
+    case 'pools':
+      ({ count } = await tx.pool.updateMany({ where, data: write }));
+      break;
+    case 'hosts':
+      ({ count } = await tx.host.updateMany({ where, data: write }));
+      break;
+    case 'vms':
+      ({ count } = await tx.desktopVm.updateMany({ where, data: write }));
+      break;
+    case 'users':
+      ({ count } = await tx.user.updateMany({ where, data: write }));
+      break;
+    case 'jobs':
+      ({ count } = await tx.batchJob.updateMany({ where, data: write }));
+      break;
+    case 'tasks':
+      ({ count } = await tx.batchTask.updateMany({ where, data: write }));
+      break;
+  }
+  return count === 1;
+}
+
+function pick(source: object | undefined, fields: string[]): Record<string, unknown> | undefined {
+  if (!source) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const f of fields) out[f] = (source as Record<string, unknown>)[f];
+  return out;
+}
+
+/**
+ * Commits `plan` (made from `loaded`) in transaction `tx`. Throws StaleSnapshotError when any
+ * row it changes moved on since it was read; the caller rolls back and re-plans. When the
+ * plan's operations already exist, the event was handled before: nothing is written.
+ */
+export async function commitPlan(tx: Tx, plan: Plan, loaded: LoadedSnapshot, now: Date): Promise<CommitResult> {
+  const commands = new Map<string, Command>();
+  for (const a of plan.actions) if (a.type !== 'recordTransition' && a.type !== 'markLost' && a.type !== 'reportArrival') commands.set(a.key, a);
+  const keys = [...commands.keys()].map(wireKey);
+  if (keys.length > 0) {
+    const existing = await tx.operation.count({ where: { idempotencyKey: { in: keys } } });
+    if (existing > 0) return { duplicate: true, transitions: 0, dispatches: [] };
+  }
+
+  const versions = loaded.versions;
+  // Entities as they stand while the plan is applied, for the audit's "before".
+  const current = new Map<string, object>();
+  const entityNow = (kind: EntityKind, id: string): object | undefined =>
+    current.get(`${kind}:${id}`) ?? (loaded.snapshot[kind] as Record<string, object>)[id];
+  const dispatches: PlannedDispatch[] = [];
+  let transitions = 0;
+
+  for (const a of plan.actions) {
+    if (a.type === 'markLost') {
+      await recordAudit(tx, { entityType: 'vm', entityId: a.vmId, action: 'vm.lost', actor: SCHEDULER_ACTOR, cause: causeText(a), after: { lastHostId: a.lastHostId, generation: a.generation } });
+      continue;
+    }
+    if (a.type === 'reportArrival') {
+      await recordAudit(tx, {
+        entityType: 'user',
+        entityId: a.userId,
+        action: 'prestage.arrival',
+        actor: SCHEDULER_ACTOR,
+        cause: causeText(a),
+        after: { predictedAt: a.predictedAt, actualAt: a.actualAt, desktopWasRunning: a.desktopWasRunning },
+      });
+      continue;
+    }
+    if (a.type !== 'recordTransition') continue; // commands become rows through their operation transition
+    transitions += 1;
+
+    if (a.entity === 'operations') {
+      if (a.op === 'create') {
+        const cmd = commands.get(a.id);
+        if (!cmd) throw new UnsupportedTransitionError(a);
+        const dispatch = await insertOperation(tx, cmd, loaded);
+        dispatches.push(dispatch);
+        await recordAudit(tx, {
+          entityType: 'operation',
+          entityId: dispatch.operationId,
+          action: `operation.planned.${cmd.type}`,
+          actor: SCHEDULER_ACTOR,
+          cause: causeText(a),
+          after: { idempotencyKey: dispatch.idempotencyKey, hostId: cmd.hostId, generation: cmd.generation, kind: dispatch.frame?.kind ?? null },
+        });
+      } else if (a.op === 'delete') {
+        const key = wireKey(a.id);
+        const { count } = await tx.operation.updateMany({ where: { idempotencyKey: key, settledAt: null }, data: { settledAt: now } });
+        if (count !== 1) throw new StaleSnapshotError('operations', a.id);
+        await recordAudit(tx, { entityType: 'operation', entityId: key, action: 'operation.settled', actor: SCHEDULER_ACTOR, cause: causeText(a) });
+      } else throw new UnsupportedTransitionError(a);
+      continue;
+    }
+
+    if (a.op === 'create') {
+      // Jobs and tasks are created by the API before the scheduler hears of them.
+      if (versions[a.entity].has(a.id)) continue;
+      throw new UnsupportedTransitionError(a);
+    }
+    if (a.op === 'delete') throw new UnsupportedTransitionError(a);
+
+    const version = versions[a.entity].get(a.id);
+    if (version === undefined) throw new StaleSnapshotError(a.entity, a.id);
+    const data = columnsForUpdate(a.entity, a.id, a.set, { name: loaded.vmNames.get(a.id), now });
+    if (!(await updateVersioned(tx, a.entity, a.id, version, data))) throw new StaleSnapshotError(a.entity, a.id);
+    versions[a.entity].set(a.id, version + 1);
+    const before = entityNow(a.entity, a.id);
+    current.set(`${a.entity}:${a.id}`, { ...before, ...a.set });
+    const stateChange = a.from !== undefined && a.to !== undefined && a.from !== a.to;
+    await recordAudit(tx, {
+      entityType: SINGULAR[a.entity],
+      entityId: a.id,
+      action: stateChange ? `${SINGULAR[a.entity]}.state.${a.from}->${a.to}` : `${SINGULAR[a.entity]}.update`,
+      actor: SCHEDULER_ACTOR,
+      cause: causeText(a),
+      before: pick(before, Object.keys(a.set)),
+      after: a.set,
+    });
+  }
+  return { duplicate: false, transitions, dispatches };
+}
+
+async function insertOperation(tx: Tx, cmd: Command, loaded: LoadedSnapshot): Promise<PlannedDispatch> {
+  const subject = subjectOfCommand(cmd);
+  const agentCommand = agentCommandFor(cmd, loaded.names);
+  const idempotencyKey = wireKey(cmd.key);
+  const row = await tx.operation.create({
+    data: {
+      idempotencyKey,
+      hostId: cmd.hostId,
+      vmId: subject.kind === 'vm' ? subject.id : null,
+      taskId: subject.kind === 'task' ? subject.id : null,
+      kind: agentCommand?.kind ?? cmd.type,
+      generation: cmd.generation,
+      params: (agentCommand?.params ?? {}) as Prisma.InputJsonValue,
+      planned: plannedOf(cmd, subject) as Prisma.InputJsonValue,
+      status: 'pending',
+    },
+    select: { id: true },
+  });
+  return {
+    operationId: row.id,
+    idempotencyKey,
+    hostId: cmd.hostId,
+    type: cmd.type,
+    frame: agentCommand ? commandFrameFor(idempotencyKey, row.id, agentCommand) : null,
+  };
+}

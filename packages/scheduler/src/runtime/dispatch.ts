@@ -1,0 +1,124 @@
+// After a commit: commands go to the agents through the same Redis channels the API's agent
+// gateway subscribes to. Nothing here is the source of truth: operations stay in PostgreSQL
+// until answered, so a command published while its agent is offline is sent again later.
+import type { PrismaClient } from '@deskpool/db';
+import { commandFrameSchema, encodeFrame, type CommandFrame } from '@deskpool/protocol';
+import type { Redis } from 'ioredis';
+import type { PlannedDispatch } from './commit.js';
+import type { Clock, Logger } from './engine.js';
+import { batchDomainNameOf } from './mapping.js';
+
+/** Same default as the gateway's AgentRegistry (apps/api/src/agent/registry.ts). */
+export const DEFAULT_AGENT_CHANNEL_PREFIX = 'deskpool:agent:';
+
+export const hostCommandChannel = (prefix: string, hostId: string): string => `${prefix}${hostId}`;
+
+/**
+ * Publishes each command and marks its operation `sent`. Returns how many went out. A command
+ * that fails validation is a runtime bug: it is logged and left pending, never sent half-formed.
+ */
+export async function dispatchCommands(prisma: PrismaClient, redis: Redis, channelPrefix: string, dispatches: PlannedDispatch[], clock: Clock, log: Logger): Promise<number> {
+  let sent = 0;
+  for (const d of dispatches) {
+    if (!d.frame) {
+      log.warn({ operationId: d.operationId, type: d.type }, 'the agent protocol has no command for this operation yet; it stays pending');
+      continue;
+    }
+    const parsed = commandFrameSchema.safeParse(d.frame);
+    if (!parsed.success) {
+      log.error({ operationId: d.operationId, issues: parsed.error.issues }, 'planned command does not match the agent protocol; left pending');
+      continue;
+    }
+    await redis.publish(hostCommandChannel(channelPrefix, d.hostId), encodeFrame(parsed.data));
+    await prisma.operation.updateMany({ where: { id: d.operationId, status: 'pending' }, data: { status: 'sent', sentAt: new Date(clock.now()) } });
+    sent += 1;
+  }
+  return sent;
+}
+
+type OperationWithVm = {
+  id: string;
+  idempotencyKey: string;
+  hostId: string;
+  kind: string;
+  generation: number;
+  params: unknown;
+  vmId: string | null;
+  taskId: string | null;
+  planned: unknown;
+  vm: { name: string } | null;
+};
+
+/** The protocol frame for a stored operation, or null when the protocol has no such command. */
+export function frameOfOperation(op: OperationWithVm): CommandFrame | null {
+  let target: { vmId: string; domainName: string; generation: number } | undefined;
+  if (op.vmId && op.vm) target = { vmId: op.vmId, domainName: op.vm.name, generation: op.generation };
+  else if (op.taskId) target = { vmId: op.taskId, domainName: batchDomainNameOf(op.taskId), generation: op.generation };
+  const parsed = commandFrameSchema.safeParse({ type: 'command', idempotencyKey: op.idempotencyKey, operationId: op.id, kind: op.kind, ...(target ? { target } : {}), params: op.params });
+  return parsed.success ? parsed.data : null;
+}
+
+/**
+ * Commands a host still has to carry out, oldest first: operations the scheduler planned that
+ * are neither answered nor settled. Call it when an agent (re)connects and send each frame:
+ * idempotency keys make repeats harmless, so nothing published while it was away is lost.
+ */
+export async function pendingCommandsForHost(prisma: PrismaClient, hostId: string, limit = 500): Promise<CommandFrame[]> {
+  const ops = await prisma.operation.findMany({
+    where: { hostId, status: { in: ['pending', 'sent', 'running'] }, settledAt: null },
+    include: { vm: { select: { name: true } } },
+    orderBy: { createdAt: 'asc' },
+    take: limit,
+  });
+  const frames: CommandFrame[] = [];
+  for (const op of ops) {
+    // Kinds the protocol lacks (reconcileHost, wakeHost, ...) cannot be sent yet.
+    const frame = frameOfOperation(op);
+    if (frame) frames.push(frame);
+  }
+  return frames;
+}
+
+/**
+ * Operations an earlier run of the same event committed but never published (its worker died
+ * between commit and dispatch). The re-run publishes them, so a crash there delays, not loses.
+ */
+export async function undispatchedOfEvent(prisma: PrismaClient, eventId: string): Promise<PlannedDispatch[]> {
+  const ops = await prisma.operation.findMany({
+    where: { status: 'pending', settledAt: null, planned: { path: ['cause', 'eventId'], equals: eventId } },
+    include: { vm: { select: { name: true } } },
+    orderBy: { createdAt: 'asc' },
+  });
+  return ops.map((op) => ({
+    operationId: op.id,
+    idempotencyKey: op.idempotencyKey,
+    hostId: op.hostId,
+    type: (op.planned as { type: PlannedDispatch['type'] }).type,
+    frame: frameOfOperation(op),
+  }));
+}
+
+/**
+ * Re-publishes operations still `pending` after `olderThanMs` (the worker died between commit
+ * and publish, or Redis was down then). Runs on a timer; returns how many were published.
+ */
+export async function redispatchStale(prisma: PrismaClient, redis: Redis, channelPrefix: string, clock: Clock, olderThanMs: number): Promise<number> {
+  const cutoff = new Date(clock.now() - olderThanMs);
+  const hosts = await prisma.operation.findMany({
+    where: { status: 'pending', settledAt: null, createdAt: { lt: cutoff } },
+    select: { hostId: true },
+    distinct: ['hostId'],
+    take: 1000,
+  });
+  let published = 0;
+  for (const { hostId } of hosts) {
+    const keys: string[] = [];
+    for (const frame of await pendingCommandsForHost(prisma, hostId)) {
+      await redis.publish(hostCommandChannel(channelPrefix, hostId), encodeFrame(frame));
+      keys.push(frame.idempotencyKey);
+      published += 1;
+    }
+    await prisma.operation.updateMany({ where: { idempotencyKey: { in: keys }, status: 'pending' }, data: { status: 'sent', sentAt: new Date(clock.now()) } });
+  }
+  return published;
+}

@@ -1,0 +1,92 @@
+// What each repeatable timer does when it fires. Planning timers fan out into one tick event
+// per pool (each pool is planned under its own lock); housekeeping timers act directly.
+import type { PrismaClient } from '@deskpool/db';
+import type { Redis } from 'ioredis';
+import type { Clock } from './engine.js';
+import { redispatchStale } from './dispatch.js';
+import { TIMER_KINDS } from './events.js';
+import type { SchedulerEvents } from './queues.js';
+
+export const HOUSEKEEPING_TIMERS = ['heartbeatCheck', 'redispatch'] as const;
+export const ALL_TIMERS = [...TIMER_KINDS, ...HOUSEKEEPING_TIMERS] as const;
+export type RuntimeTimer = (typeof ALL_TIMERS)[number];
+
+export interface TimerSettings {
+  /** How often each timer fires (ms). */
+  intervalsMs: Record<RuntimeTimer, number>;
+  /** A host silent this long is declared lost. */
+  heartbeatTimeoutMs: number;
+  /** Operations still unpublished after this long are published again. */
+  redispatchAfterMs: number;
+}
+
+export const DEFAULT_TIMER_SETTINGS: TimerSettings = {
+  intervalsMs: {
+    idleCheck: 60_000,
+    nightStart: 5 * 60_000,
+    preStage: 60_000,
+    power: 5 * 60_000,
+    morningDrain: 60_000,
+    placement: 10_000,
+    heartbeatCheck: 15_000,
+    redispatch: 30_000,
+  },
+  heartbeatTimeoutMs: 90_000,
+  redispatchAfterMs: 30_000,
+};
+
+export interface TimerDeps {
+  prisma: PrismaClient;
+  redis: Redis;
+  events: SchedulerEvents;
+  clock: Clock;
+  channelPrefix: string;
+  settings: TimerSettings;
+}
+
+export interface TimerResult {
+  /** Events queued (ticks, heartbeat losses, hosts back) or commands re-published. */
+  count: number;
+}
+
+/**
+ * Hosts silent past the timeout become `heartbeatLost` events (one per silence: the event id
+ * carries the last heartbeat's time); fenced hosts heard from again become `hostBack`.
+ */
+export async function checkHeartbeats(deps: TimerDeps): Promise<TimerResult> {
+  const now = deps.clock.now();
+  const cutoff = new Date(now - deps.settings.heartbeatTimeoutMs);
+  const silent = await deps.prisma.host.findMany({
+    where: { needsReconcile: false, asleep: false, lastHeartbeatAt: { lt: cutoff } },
+    select: { id: true, lastHeartbeatAt: true },
+  });
+  for (const h of silent) await deps.events.publishHeartbeatLost({ hostId: h.id, lastHeartbeatAt: h.lastHeartbeatAt ?? 0 });
+  const back = await deps.prisma.host.findMany({
+    where: { needsReconcile: true, onlineState: 'online', lastHeartbeatAt: { gte: cutoff } },
+    select: { id: true, lastHeartbeatAt: true },
+  });
+  let backCount = 0;
+  for (const h of back) {
+    // A reconcile already asked for: wait for its answer instead of asking again.
+    const inFlight = await deps.prisma.operation.count({ where: { hostId: h.id, settledAt: null, planned: { path: ['type'], equals: 'reconcileHost' } } });
+    if (inFlight > 0) continue;
+    await deps.events.publishHostBack({ hostId: h.id, at: h.lastHeartbeatAt ?? now });
+    backCount += 1;
+  }
+  return { count: silent.length + backCount };
+}
+
+export async function runTimer(timer: RuntimeTimer, deps: TimerDeps): Promise<TimerResult> {
+  switch (timer) {
+    case 'heartbeatCheck':
+      return checkHeartbeats(deps);
+    case 'redispatch':
+      return { count: await redispatchStale(deps.prisma, deps.redis, deps.channelPrefix, deps.clock, deps.settings.redispatchAfterMs) };
+    default: {
+      const slot = Math.floor(deps.clock.now() / deps.settings.intervalsMs[timer]);
+      const pools = await deps.prisma.pool.findMany({ select: { id: true } });
+      for (const p of pools) await deps.events.publishTick({ timer, poolId: p.id, slot });
+      return { count: pools.length };
+    }
+  }
+}
