@@ -48,7 +48,7 @@ describe('placement over random workloads', () => {
       }),
       { numRuns: RUNS },
     );
-  });
+  }, 300_000);
 
   it('priority holds: no lower-priority task takes room an unplaced higher-priority one could have used; within a submitter, earliest deadline first', () => {
     fc.assert(
@@ -74,7 +74,7 @@ describe('placement over random workloads', () => {
       }),
       { numRuns: RUNS },
     );
-  });
+  }, 300_000);
 
   it('fair share: submitters of equal priority with equal tasks get equal shares (within one task)', () => {
     fc.assert(
@@ -100,5 +100,5 @@ describe('placement over random workloads', () => {
       ),
       { numRuns: Math.ceil(RUNS / 2) },
     );
-  });
+  }, 300_000);
 });

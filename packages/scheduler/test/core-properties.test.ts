@@ -327,7 +327,7 @@ describe('lifecycle invariants over random event sequences', () => {
   it('hold for every step of thousands of random runs of everything', () => {
     const seen = runSequences(fc.array(stepArb, { minLength: 5, maxLength: 80 }), RUNS);
     expectReached(seen, ['suspendDesktop', 'restoreDesktop', 'migrateDesktop', 'moveSavedState', 'checkpointBatch', 'stopBatch', 'placeTask', 'markLost', 'reconcileHost', 'hotplug', 'sleepHost', 'reportArrival']);
-  });
+  }, 300_000);
 
   it('hold through batch churn: taps, checkpoints, resumes, host loss', () => {
     const churn: fc.Arbitrary<Step> = fc.oneof(
@@ -341,5 +341,5 @@ describe('lifecycle invariants over random event sequences', () => {
     );
     const seen = runSequences(fc.array(churn, { minLength: 10, maxLength: 80 }), Math.ceil(RUNS / 2));
     expectReached(seen, ['placeTask', 'resumeTask', 'checkpointBatch', 'stopBatch', 'reconcileHost']);
-  });
+  }, 300_000);
 });

@@ -68,6 +68,7 @@ export class PlanDraft {
   private tasksByHost: Map<string, Set<string>> | null = null;
   private opsBySubject: Map<string, Set<string>> | null = null;
   private readonly localTimes = new Map<string, LocalTime>();
+  private readonly baseValues = new Map<EntityKind, unknown[]>();
   private seq = 0;
 
   constructor(
@@ -84,14 +85,25 @@ export class PlanDraft {
     return (this.base[kind] as Record<string, EntityOf<K>>)[id];
   }
 
-  *all<K extends EntityKind>(kind: K): Iterable<EntityOf<K>> {
+  all<K extends EntityKind>(kind: K): Iterable<EntityOf<K>> {
     const o = this.overlay[kind] as Map<string, EntityOf<K> | null>;
     const b = this.base[kind] as Record<string, EntityOf<K>>;
+    // Untouched tables are read straight from the snapshot (the common case at fleet scale),
+    // once per plan: enumerating a 100k-key object is the costly part, not the loop.
+    if (o.size === 0) {
+      let values = this.baseValues.get(kind) as EntityOf<K>[] | undefined;
+      if (!values) this.baseValues.set(kind, (values = Object.values(b)));
+      return values;
+    }
+    return this.merged(o, b);
+  }
+
+  private *merged<T>(o: Map<string, T | null>, b: Record<string, T>): Iterable<T> {
     for (const id in b) {
       if (o.has(id)) {
         const v = o.get(id);
         if (v) yield v;
-      } else yield b[id] as EntityOf<K>;
+      } else yield b[id] as T;
     }
     for (const [id, v] of o) if (v && !(id in b)) yield v;
   }
@@ -160,8 +172,7 @@ export class PlanDraft {
     return `${this.event.id}/${this.seq}/${what}`;
   }
 
-  private put<K extends EntityKind>(kind: K, id: string, value: EntityOf<K> | null): void {
-    const before = this.get(kind, id);
+  private put<K extends EntityKind>(kind: K, id: string, value: EntityOf<K> | null, before: EntityOf<K> | undefined = this.get(kind, id)): void {
     (this.overlay[kind] as Map<string, EntityOf<K> | null>).set(id, value);
     if (kind === 'vms' && this.vmsByHost) this.reindex(this.vmsByHost, id, vmHosts(before as DesktopVm | undefined), vmHosts(value as DesktopVm | null));
     if (kind === 'tasks' && this.tasksByHost) this.reindex(this.tasksByHost, id, taskHosts(before as BatchTask | undefined), taskHosts(value as BatchTask | null));
@@ -170,6 +181,7 @@ export class PlanDraft {
 
   create<K extends EntityKind>(kind: K, entity: EntityOf<K>, rule: string): void {
     this.put(kind, entity.id, entity);
+    // Entities are never mutated (every change makes a new object), so records may share them.
     this.actions.push({
       type: 'recordTransition',
       key: this.nextKey(`create:${kind}:${entity.id}`),
@@ -178,7 +190,7 @@ export class PlanDraft {
       id: entity.id,
       op: 'create',
       ...('state' in entity ? { to: String(entity.state) } : {}),
-      set: { ...entity } as Record<string, unknown>,
+      set: entity as unknown as Record<string, unknown>,
     });
   }
 
@@ -186,7 +198,7 @@ export class PlanDraft {
     const before = this.get(kind, id);
     if (!before) throw new Error(`Planning bug: update of unknown ${kind} ${id}`);
     const after = { ...before, ...set } as EntityOf<K>;
-    this.put(kind, id, after);
+    this.put(kind, id, after, before);
     const fromState = 'state' in before ? String(before.state) : undefined;
     const toState = 'state' in after ? String(after.state) : undefined;
     this.actions.push({
@@ -198,7 +210,7 @@ export class PlanDraft {
       op: 'update',
       ...(fromState !== undefined ? { from: fromState } : {}),
       ...(toState !== undefined ? { to: toState } : {}),
-      set: { ...set } as Record<string, unknown>,
+      set: set as Record<string, unknown>,
     });
     return after;
   }

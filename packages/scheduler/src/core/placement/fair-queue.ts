@@ -13,12 +13,11 @@ interface SubmitterQueue {
   share: number;
 }
 
-function byDeadlineThenAge(a: PendingTask, b: PendingTask): number {
-  const da = a.job.deadline ?? Number.POSITIVE_INFINITY;
-  const db = b.job.deadline ?? Number.POSITIVE_INFINITY;
-  if (da !== db) return da - db;
-  if (a.job.submittedAt !== b.job.submittedAt) return a.job.submittedAt - b.job.submittedAt;
-  return a.task.id < b.task.id ? -1 : a.task.id > b.task.id ? 1 : 0;
+/** Sorts in place; keys are computed once per task rather than once per comparison. */
+function sortByDeadlineThenAge(tasks: PendingTask[]): void {
+  const keyed = tasks.map((p) => ({ p, d: p.job.deadline ?? Number.POSITIVE_INFINITY, s: p.job.submittedAt, id: p.task.id }));
+  keyed.sort((a, b) => (a.d !== b.d ? a.d - b.d : a.s !== b.s ? a.s - b.s : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (let i = 0; i < keyed.length; i++) tasks[i] = (keyed[i] as { p: PendingTask }).p;
 }
 
 /**
@@ -49,7 +48,7 @@ export class FairQueue {
     for (const priority of [...byLevel.keys()].sort((a, b) => b - a)) {
       const heap = new MinHeap<SubmitterQueue>(less);
       for (const [submitterId, tasks] of byLevel.get(priority) ?? []) {
-        tasks.sort(byDeadlineThenAge);
+        sortByDeadlineThenAge(tasks);
         heap.push({ submitterId, tasks, next: 0, share: this.shareOf(submitterId) });
       }
       this.levels.push({ priority, heap });
@@ -69,13 +68,18 @@ export class FairQueue {
     this.usage.set(submitterId, u);
   }
 
-  /** Offers each pending task once; `tryPlace` says whether it found a host. */
-  drain(tryPlace: (p: PendingTask) => boolean): void {
+  /**
+   * Offers each pending task once; `tryPlace` says whether it found a host, or 'stop' when
+   * nothing more can be placed this round (the fleet is full).
+   */
+  drain(tryPlace: (p: PendingTask) => boolean | 'stop'): void {
     for (; this.level < this.levels.length; this.level++) {
       const { heap } = this.levels[this.level] as { heap: MinHeap<SubmitterQueue> };
       for (let q = heap.pop(); q; q = heap.pop()) {
         const p = q.tasks[q.next++] as PendingTask;
-        if (tryPlace(p)) {
+        const placed = tryPlace(p);
+        if (placed === 'stop') return;
+        if (placed) {
           this.addUsage(q.submitterId, p.task.resources);
           q.share = this.shareOf(q.submitterId);
         }

@@ -8,11 +8,16 @@ export function taskFeasibleOn(job: BatchJob, need: Resources, host: Host, free:
   return true;
 }
 
-/** Tasks with the same shape and constraints succeed or fail alike within one round. */
-export function shapeKey(job: BatchJob, need: Resources): string {
+/** Pool and label constraints of a job as one string, for shape keys. */
+export function constraintKey(job: BatchJob): string {
   const labels = Object.keys(job.constraints.labels)
     .sort()
     .map((k) => `${k}=${job.constraints.labels[k]}`)
     .join(',');
-  return `${job.poolId ?? '*'}|${need.cores}|${need.memoryMiB}|${need.diskGiB}|${need.gpus}|${labels}`;
+  return `${job.poolId ?? '*'}|${labels}`;
+}
+
+/** Tasks with the same shape and constraints succeed or fail alike within one round. */
+export function shapeKey(constraints: string, need: Resources): string {
+  return `${constraints}|${need.cores}|${need.memoryMiB}|${need.diskGiB}|${need.gpus}`;
 }

@@ -5,7 +5,7 @@ import type { PlannerSettings } from '../settings.js';
 import type { BatchTask, Host, Resources } from '../types.js';
 import { CapacityIndex } from './capacity-index.js';
 import { FairQueue, type PendingTask } from './fair-queue.js';
-import { shapeKey, taskFeasibleOn } from './feasibility.js';
+import { constraintKey, shapeKey, taskFeasibleOn } from './feasibility.js';
 import { scorePlacement } from './ranking.js';
 import { seededRandom } from './rng.js';
 
@@ -64,45 +64,56 @@ export function placeBatch(draft: PlanDraft, settings: PlannerSettings): Placeme
   const stats: PlacementStats = { placed: 0, unplaced: 0, probes: 0 };
   const queue = new FairQueue(pending, running, total);
 
-  queue.drain(({ task, job }) => {
+  const constraintKeys = new Map<string, string>();
+  // Tasks of each job per host, for the spread penalty, kept up to date as we place.
+  const jobOnHost = new Map<string, number>();
+  for (const task of draft.all('tasks')) {
+    if (task.state === 'RUNNING' && task.hostId) jobOnHost.set(`${task.jobId}@${task.hostId}`, (jobOnHost.get(`${task.jobId}@${task.hostId}`) ?? 0) + 1);
+  }
+
+  // Per-task search state, shared by the scan callback so no closure is made per task.
+  const candidates: { host: number; free: Resources }[] = [];
+  let want = 0;
+  let current: PendingTask | null = null;
+  const collect = (host: number, free: Resources): boolean => {
+    const p = current as PendingTask;
+    if (taskFeasibleOn(p.job, p.task.resources, hosts[host] as Host, free)) candidates.push({ host, free });
+    return candidates.length < want;
+  };
+
+  queue.drain((pending) => {
+    if (cpuIndex.hostCount === 0 && gpuIndex.hostCount === 0) return 'stop';
+    const { task, job } = pending;
     const need = task.resources;
-    const shape = shapeKey(job, need);
-    if (failedShapes.has(shape) && task.checkpoint?.kind !== 'local') {
-      stats.unplaced++;
-      return false;
-    }
-    const candidates: { host: number; free: Resources }[] = [];
-    const collect = (host: number, free: Resources): boolean => {
-      if (taskFeasibleOn(job, need, hosts[host] as Host, free)) candidates.push({ host, free });
-      return candidates.length < settings.candidatesPerTask;
-    };
-    // Where the checkpoint lies is always a candidate when it is feasible.
+    let ck = constraintKeys.get(job.id);
+    if (ck === undefined) constraintKeys.set(job.id, (ck = constraintKey(job)));
+    const shape = shapeKey(ck, need);
     const cp = task.checkpoint;
+    if (failedShapes.has(shape) && cp?.kind !== 'local') return false;
+    candidates.length = 0;
+    current = pending;
+    // Where the checkpoint lies is always a candidate when it is feasible.
     if (cp?.kind === 'local') {
       const i = indexOfHost.get(cp.hostId);
       const free = i === undefined ? undefined : (gpuIndex.free.get(i) ?? cpuIndex.free.get(i));
       if (i !== undefined && free && taskFeasibleOn(job, need, hosts[i] as Host, free)) candidates.push({ host: i, free });
     }
-    const want = candidates.length + settings.candidatesPerTask;
-    const collectUpTo = (host: number, free: Resources): boolean => collect(host, free) && candidates.length < want;
-    if (need.gpus > 0) stats.probes += gpuIndex.scan(need.cores, random, settings.probeLimit, collectUpTo);
+    want = candidates.length + settings.candidatesPerTask;
+    if (need.gpus > 0) stats.probes += gpuIndex.scan(need.cores, random, settings.probeLimit, collect);
     else {
-      stats.probes += cpuIndex.scan(need.cores, random, settings.probeLimit, collectUpTo);
-      if (candidates.length === 0) stats.probes += gpuIndex.scan(need.cores, random, settings.probeLimit, collectUpTo);
+      stats.probes += cpuIndex.scan(need.cores, random, settings.probeLimit, collect);
+      if (candidates.length === 0) stats.probes += gpuIndex.scan(need.cores, random, settings.probeLimit, collect);
     }
     if (candidates.length === 0) {
       failedShapes.add(shape);
-      stats.unplaced++;
       return false;
     }
     let best = candidates[0] as { host: number; free: Resources };
     let bestScore = Number.NEGATIVE_INFINITY;
     for (const c of candidates) {
       const host = hosts[c.host] as Host;
-      let sameJob = 0;
-      for (const t of draft.tasksOnHost(host.id)) if (t.jobId === job.id && t.state === 'RUNNING') sameJob++;
       const here = cp?.kind === 'local' && cp.hostId === host.id;
-      const s = scorePlacement(host.resources, subtractResources(c.free, need), sameJob, here, settings);
+      const s = scorePlacement(host.resources, subtractResources(c.free, need), jobOnHost.get(`${job.id}@${host.id}`) ?? 0, here, settings);
       if (s > bestScore) {
         bestScore = s;
         best = c;
@@ -115,9 +126,11 @@ export function placeBatch(draft: PlanDraft, settings: PlannerSettings): Placeme
     if (task.state === 'CHECKPOINTED' && cp) draft.command({ type: 'resumeTask', taskId: task.id, hostId: host.id, generation, resources: need, from: cp }, rule);
     else draft.command({ type: 'placeTask', taskId: task.id, hostId: host.id, generation, resources: need }, rule);
     (host.resources.gpus > 0 ? gpuIndex : cpuIndex).set(best.host, subtractResources(best.free, need));
+    jobOnHost.set(`${job.id}@${host.id}`, (jobOnHost.get(`${job.id}@${host.id}`) ?? 0) + 1);
     stats.placed++;
     return true;
   });
+  stats.unplaced = pending.length - stats.placed;
   if (stats.unplaced > 0) draft.reason('noFeasibleHost', `${stats.unplaced} task(s) found no feasible PC this round`);
   return stats;
 }

@@ -1,0 +1,155 @@
+// Planning-core placement benchmark: one placement round (feasibility indexes, fair queue,
+// candidate sampling, action emission) for 100k queued tasks on fleets of 1k, 10k and 100k
+// PCs. Snapshot construction is outside the timing; committing the plan is the runtime's cost.
+// Writes bench/results/scheduler.json at the repo root (keeps figures other benches put there).
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defaultPolicy, plan, type BatchJob, type BatchTask, type Host, type Snapshot } from '../src/core/index.js';
+
+const TASKS = 100_000;
+const FLEETS = (process.env.BENCH_FLEETS ?? '1000,10000,100000').split(',').map(Number);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const NOW = Date.UTC(2026, 10, 23, 2, 0);
+
+/** Deterministic pseudo-random numbers, so every run benchmarks the same office. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function office(hostCount: number): Snapshot {
+  const r = rng(hostCount);
+  const s: Snapshot = { pools: {}, hosts: {}, vms: {}, users: {}, jobs: {}, tasks: {}, operations: {} };
+  const pools = Math.max(1, Math.floor(hostCount / 500));
+  for (let p = 0; p < pools; p++) {
+    const id = `pool-${p}`;
+    s.pools[id] = { id, policy: defaultPolicy({ batchWindow: 'always' }), preStageBudget: { localDate: '2026-11-23', usedCoreMs: 0 } };
+  }
+  for (let i = 0; i < hostCount; i++) {
+    const id = `host-${i}`;
+    const big = r() < 0.3;
+    const host: Host = {
+      id,
+      poolId: `pool-${i % pools}`,
+      resources: { cores: big ? 16 : 8, memoryMiB: big ? 65536 : 32768, diskGiB: 500, gpus: r() < 0.02 ? 1 : 0 },
+      labels: { arch: 'x86_64', floor: String(i % 5) },
+      online: true,
+      needsReconcile: false,
+      presence: 'idle',
+      presenceSince: 0,
+      draining: r() < 0.01,
+      asleep: false,
+      ownerUserId: null,
+    };
+    s.hosts[id] = host;
+  }
+  const jobs = 1_000;
+  for (let j = 0; j < jobs; j++) {
+    const id = `job-${j}`;
+    const job: BatchJob = {
+      id,
+      poolId: null,
+      submitterId: `submitter-${j % 7}`,
+      priority: Math.floor(r() * 4) * 25,
+      deadline: r() < 0.3 ? NOW + Math.floor(r() * 86_400_000) : null,
+      checkpointable: r() < 0.7,
+      maxRetries: 2,
+      submittedAt: NOW - Math.floor(r() * 3_600_000),
+      constraints: { labels: r() < 0.1 ? { floor: String(j % 5) } : {} },
+      cancelled: false,
+    };
+    s.jobs[id] = job;
+  }
+  for (let t = 0; t < TASKS; t++) {
+    const id = `task-${t}`;
+    const cores = 1 + Math.floor(r() * 4);
+    const task: BatchTask = {
+      id,
+      jobId: `job-${t % jobs}`,
+      resources: { cores, memoryMiB: cores * 1024 * (1 + Math.floor(r() * 2)), diskGiB: 2, gpus: r() < 0.005 ? 1 : 0 },
+      state: 'QUEUED',
+      hostId: null,
+      generation: 0,
+      attempts: 0,
+      restarts: 0,
+      checkpoint: null,
+      afterStop: null,
+    };
+    s.tasks[id] = task;
+  }
+  return s;
+}
+
+const median = (xs: number[]) => {
+  const a = [...xs].sort((x, y) => x - y);
+  const m = Math.floor(a.length / 2);
+  return a.length % 2 ? (a[m] as number) : ((a[m - 1] as number) + (a[m] as number)) / 2;
+};
+
+interface FleetResult {
+  hosts: number;
+  placed: number;
+  medianMs: number;
+  placementsPerS: number;
+  offeredPerS: number;
+  runsMs: number[];
+}
+
+function benchFleet(hosts: number): FleetResult {
+  const snapshot = office(hosts);
+  const runsMs: number[] = [];
+  let placed = 0;
+  // One warm-up round so the JIT has compiled the hot paths before we time anything.
+  plan(snapshot, { id: 'warmup', type: 'tick', timer: 'placement' }, undefined, NOW);
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = process.hrtime.bigint();
+    const p = plan(snapshot, { id: `round-${i}`, type: 'tick', timer: 'placement' }, undefined, NOW);
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    runsMs.push(ms);
+    placed = p.actions.reduce((n, a) => n + (a.type === 'placeTask' ? 1 : 0), 0);
+  }
+  const medianMs = median(runsMs);
+  return { hosts, placed, medianMs, placementsPerS: placed / (medianMs / 1000), offeredPerS: TASKS / (medianMs / 1000), runsMs };
+}
+
+const results = FLEETS.map((h) => {
+  const r = benchFleet(h);
+  console.log(
+    `${String(h).padStart(7)} hosts: placed ${String(r.placed).padStart(6)} of ${TASKS} in ${r.medianMs.toFixed(0)} ms (median of ${RUNS}; runs ${r.runsMs.map((x) => x.toFixed(0)).join(', ')} ms)` +
+      ` → ${Math.round(r.placementsPerS)} placements/s, ${Math.round(r.offeredPerS)} tasks considered/s, ${(r.medianMs * 1000 / TASKS).toFixed(2)} µs per task`,
+  );
+  return r;
+});
+
+const method = (r: FleetResult) =>
+  `planning core alone: one plan() placement round over ${TASKS} queued tasks on ${r.hosts} PCs (${r.placed} placed, the rest did not fit); ` +
+  `placeTask actions / wall time, median of ${RUNS} rounds after a warm-up (${r.medianMs.toFixed(0)} ms per round); snapshot building excluded`;
+const label = (h: number) => (h >= 1000 ? `${h / 1000}k_hosts` : `${h}_hosts`);
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const outDir = path.join(root, 'bench/results');
+const outFile = path.join(outDir, 'scheduler.json');
+mkdirSync(outDir, { recursive: true });
+let existing: { figures?: Record<string, unknown> } = {};
+if (existsSync(outFile)) {
+  try {
+    existing = JSON.parse(readFileSync(outFile, 'utf8')) as typeof existing;
+  } catch {
+    existing = {};
+  }
+}
+const figures: Record<string, unknown> = { ...(existing.figures ?? {}) };
+for (const r of results) {
+  figures[`batch.core_placements_per_s.${label(r.hosts)}`] = { value: Math.round(r.placementsPerS), unit: '1/s', target: '>= 10000', method: method(r) };
+}
+const out = { date: new Date().toISOString(), machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`, figures };
+writeFileSync(`${outFile}.tmp.json`, JSON.stringify(out, null, 2) + '\n');
+renameSync(`${outFile}.tmp.json`, outFile);
+console.log(`wrote ${path.relative(root, outFile)}`);
