@@ -16,9 +16,11 @@ export class LocalCommandRunner implements CommandRunner {
     const what = argv.slice(0, 3).join(' ');
     if (opts.signal?.aborted) return Promise.reject(new OperationAborted(what));
     return new Promise<CommandResult>((resolve, reject) => {
+      // Own process group, so a timeout or abort also stops whatever the program started.
       const child = spawn(cmd, args, {
         env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
         stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
       });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
@@ -33,8 +35,8 @@ export class LocalCommandRunner implements CommandRunner {
       };
       const kill = (why: Error): void => {
         failure = why;
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
+        killGroup(child.pid, 'SIGTERM');
+        setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS).unref();
       };
       const onAbort = (): void => kill(new OperationAborted(what));
       const timer = opts.timeoutMs ? setTimeout(() => kill(new OperationTimeout(what, opts.timeoutMs ?? 0)), opts.timeoutMs) : undefined;
@@ -62,16 +64,22 @@ export class LocalCommandRunner implements CommandRunner {
     const [cmd, ...args] = argv;
     if (!cmd) throw new TypeError('argv must name a program');
     if (opts.signal.aborted) return;
-    const child = spawn(cmd, args, { env: { ...process.env, LC_ALL: 'C', LANG: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env: { ...process.env, LC_ALL: 'C', LANG: 'C' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const stderr: Buffer[] = [];
     child.stderr.on('data', (b: Buffer) => stderr.push(b));
     const onAbort = (): void => {
-      child.kill('SIGTERM');
+      killGroup(child.pid, 'SIGTERM');
+      child.stdout.destroy();
     };
     opts.signal.addEventListener('abort', onAbort, { once: true });
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     try {
-      for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) yield line;
+      for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
+        if (opts.signal.aborted) break;
+        yield line;
+        if (opts.signal.aborted) break;
+      }
+      if (opts.signal.aborted) return;
       const code = await exited;
       if (!opts.signal.aborted && code !== 0) {
         const e = new Error(Buffer.concat(stderr).toString('utf8') || `${cmd} exited with ${code}`) as Error & { stderr?: string };
@@ -80,7 +88,16 @@ export class LocalCommandRunner implements CommandRunner {
       }
     } finally {
       opts.signal.removeEventListener('abort', onAbort);
-      if (child.exitCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null) killGroup(child.pid, 'SIGTERM');
     }
+  }
+}
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    /* already gone */
   }
 }

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import type { CommandResult, CommandRunner, RunOptions } from '../driver.js';
 import { OperationAborted, OperationTimeout } from '../errors.js';
 import { SshConnection, type SshTargetInput } from './ssh-connection.js';
-import { commandLine } from './shell-quote.js';
+import { splitPidMarker, trackedCommandLine } from './shell-quote.js';
 
 export class SshCommandRunner implements CommandRunner {
   readonly connection: SshConnection;
@@ -17,7 +17,7 @@ export class SshCommandRunner implements CommandRunner {
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
     const what = `${argv.slice(0, 3).join(' ')} on ${this.connection.target.host}`;
-    const line = commandLine(argv);
+    const line = trackedCommandLine(argv);
     if (opts.signal?.aborted) throw new OperationAborted(what);
     const channel = await this.connection.exec(line, opts.signal);
     return new Promise<CommandResult>((resolve, reject) => {
@@ -26,14 +26,19 @@ export class SshCommandRunner implements CommandRunner {
       let failure: Error | undefined;
       let exitCode: number | undefined;
       let exitSignal: string | undefined;
+      let settled = false;
+      const finish = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
       const stop = (why: Error): void => {
         failure ??= why;
-        // Ask the remote process to stop, then drop the channel (sshd hangs it up either way).
-        try {
-          channel.signal('TERM');
-        } catch {
-          /* older servers refuse signal requests; closing the channel is enough */
-        }
+        // Settle now: the channel's close may wait on the remote side.
+        finish(() => reject(why));
+        this.killRemote(splitPidMarker(Buffer.concat(err).toString('utf8')).pid);
         channel.close();
       };
       const onAbort = (): void => stop(new OperationAborted(what));
@@ -46,14 +51,12 @@ export class SshCommandRunner implements CommandRunner {
         if (signalName) exitSignal = signalName;
       });
       channel.on('close', () => {
-        clearTimeout(timer);
-        opts.signal?.removeEventListener('abort', onAbort);
-        if (failure) return reject(failure);
-        resolve({
+        if (failure) return finish(() => reject(failure));
+        finish(() => resolve({
           code: exitCode ?? (exitSignal ? 128 : 255),
           stdout: Buffer.concat(out).toString('utf8'),
-          stderr: Buffer.concat(err).toString('utf8'),
-        });
+          stderr: splitPidMarker(Buffer.concat(err).toString('utf8')).rest,
+        }));
       });
       if (opts.stdin !== undefined) channel.end(opts.stdin);
       else channel.end();
@@ -62,7 +65,7 @@ export class SshCommandRunner implements CommandRunner {
 
   async *stream(argv: readonly string[], opts: { signal: AbortSignal }): AsyncIterable<string> {
     if (opts.signal.aborted) return;
-    const channel = await this.connection.exec(commandLine(argv), opts.signal);
+    const channel = await this.connection.exec(trackedCommandLine(argv), opts.signal);
     const stderr: Buffer[] = [];
     let code: number | undefined;
     channel.stderr.on('data', (b: Buffer) => stderr.push(b));
@@ -70,6 +73,7 @@ export class SshCommandRunner implements CommandRunner {
       if (typeof c === 'number') code = c;
     });
     const onAbort = (): void => {
+      this.killRemote(splitPidMarker(Buffer.concat(stderr).toString('utf8')).pid);
       channel.close();
     };
     opts.signal.addEventListener('abort', onAbort, { once: true });
@@ -77,7 +81,7 @@ export class SshCommandRunner implements CommandRunner {
     try {
       for await (const line of createInterface({ input: channel, crlfDelay: Infinity })) yield line;
       if (!opts.signal.aborted && code !== undefined && code !== 0) {
-        const text = Buffer.concat(stderr).toString('utf8');
+        const text = splitPidMarker(Buffer.concat(stderr).toString('utf8')).rest;
         throw Object.assign(new Error(text || `${argv[0]} exited with ${code}`), { stderr: text });
       }
     } finally {
@@ -88,5 +92,19 @@ export class SshCommandRunner implements CommandRunner {
 
   close(): void {
     this.connection.close();
+  }
+
+  /** Stops a remote command: TERM, then KILL if it lingers. Best effort, in the background. */
+  private killRemote(pid: number | undefined): void {
+    if (!pid) return;
+    const script = `kill -TERM ${pid} 2>/dev/null; for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 ${pid} 2>/dev/null || exit 0; sleep 0.2; done; kill -KILL ${pid} 2>/dev/null; true`;
+    void this.connection
+      .exec(`sh -c '${script}'`)
+      .then((ch) => {
+        ch.on('data', () => undefined);
+        ch.stderr.on('data', () => undefined);
+        ch.end();
+      })
+      .catch(() => undefined);
   }
 }
