@@ -1,4 +1,5 @@
 import type { PrismaClient } from '@deskpool/db';
+import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
@@ -7,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { authenticate } from './auth.js';
 import { systemClock, type Clock } from './clock.js';
 import { installErrorHandlers } from './error-handler.js';
+import type { SchedulerNotifier } from './notifier.js';
 import type { RouteDeps } from './route-deps.js';
 import { apiTokenRoutes } from './routes/api-tokens.js';
 import { auditRoutes } from './routes/audit.js';
@@ -36,6 +38,8 @@ export interface AppDeps {
   redis: Redis;
   clock?: Clock;
   migrationsDir?: string;
+  /** Told about submitted/cancelled jobs and pins after they commit (e.g. the scheduler's SchedulerEvents). */
+  scheduler?: SchedulerNotifier;
   /**
    * The agent endpoint (/api/v1/agent/*): it authenticates with enrollment tokens and host
    * credentials, not API tokens, so it is registered outside the API-token scope.
@@ -50,6 +54,8 @@ export async function buildApp(config: AppConfig, deps: AppDeps): Promise<Fastif
     logger: config.logLevel === false ? false : { level: config.logLevel },
     bodyLimit: config.bodyLimitBytes ?? 1024 * 1024,
     trustProxy: config.trustProxy ?? false,
+    // Request ids end up in audit causes; they must be unique across processes and restarts.
+    genReqId: () => randomUUID(),
     ...(config.https ? { https: config.https } : {}),
   }) as unknown as FastifyInstance;
 
@@ -74,7 +80,7 @@ export async function buildApp(config: AppConfig, deps: AppDeps): Promise<Fastif
     ...(config.healthCheckTimeoutMs !== undefined && { checkTimeoutMs: config.healthCheckTimeoutMs }),
   });
 
-  const routeDeps: RouteDeps = { prisma: deps.prisma, clock };
+  const routeDeps: RouteDeps = { prisma: deps.prisma, clock, scheduler: deps.scheduler };
   await app.register(
     async (api) => {
       api.addHook('onRequest', authenticate(deps.prisma, clock));

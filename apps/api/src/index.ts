@@ -6,3 +6,4 @@ export { actorOf, type Principal } from './auth.js';
 export { generateSecret, hashSecret, hashesEqual, SECRET_PREFIX } from './secrets.js';
 export { systemClock, type Clock } from './clock.js';
 export type { RouteDeps } from './route-deps.js';
+export type { SchedulerNotifier } from './notifier.js';

@@ -2,11 +2,13 @@ import type { PrismaClient } from '@deskpool/db';
 import { errorBodySchema } from '@deskpool/protocol';
 import { z } from 'zod';
 import type { Clock } from './clock.js';
+import type { SchedulerNotifier } from './notifier.js';
 
 /** What every resource plugin gets as its options. */
 export interface RouteDeps {
   prisma: PrismaClient;
   clock: Clock;
+  scheduler?: SchedulerNotifier | undefined;
 }
 
 /** Documented error answers shared by authenticated routes (OpenAPI only; bodies come from the error handler). */

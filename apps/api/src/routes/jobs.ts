@@ -5,6 +5,7 @@ import { allow, apiCause, principalOf, type Principal } from '../auth.js';
 import { ApiError, invalidField, notFound } from '../errors.js';
 import { lockRow } from '../locks.js';
 import { afterCreatedAt, createdAtOrder, decodeCreatedAtCursor, encodeCreatedAtCursor, toPage } from '../pagination.js';
+import { notifySafely } from '../notifier.js';
 import { presentJob, presentTask } from '../presenters.js';
 import { bearer, errorResponses, type RouteDeps } from '../route-deps.js';
 
@@ -20,7 +21,7 @@ async function taskStatesOf(db: PrismaClient | Prisma.TransactionClient, jobIds:
   return out;
 }
 
-export const jobRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma, clock }) => {
+export const jobRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma, clock, scheduler }) => {
   app.addHook('onRequest', allow('admin', 'submitter'));
   const tags = ['jobs'];
 
@@ -51,6 +52,7 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma,
       await recordAudit(tx, { entityType: 'job', entityId: created.id, action: 'submit', actor: p.actor, cause: apiCause(request), after: created });
       return created;
     });
+    await notifySafely(request.log, 'jobSubmitted', scheduler && (() => scheduler.publishJobSubmitted({ jobId: job.id })));
     return reply.status(201).send(presentJob(job, { queued: job.taskCount }));
   });
 
@@ -80,11 +82,11 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma,
     const p = principalOf(request);
     const { id } = request.params;
     const now = clock.now();
-    const job = await prisma.$transaction(async (tx) => {
+    const { job, changed } = await prisma.$transaction(async (tx) => {
       if (!(await lockRow(tx, 'batch_jobs', id))) throw notFound('job', id);
       const before = await tx.batchJob.findUniqueOrThrow({ where: { id } });
       if (!ownedBy(p, before)) throw notFound('job', id);
-      if (before.state === 'cancelled') return before; // cancelling twice changes nothing
+      if (before.state === 'cancelled') return { job: before, changed: false }; // cancelling twice changes nothing
       if ((TERMINAL_JOB_STATES as readonly string[]).includes(before.state)) {
         throw new ApiError(409, 'CONFLICT', `job ${id} already ended (${before.state}); there is nothing to cancel`);
       }
@@ -100,8 +102,9 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma,
         entityType: 'job', entityId: id, action: 'cancel', actor: p.actor, cause: apiCause(request),
         before, after: { ...after, queuedTasksCancelled: cancelled.count, liveTasksToStop: live },
       });
-      return after;
+      return { job: after, changed: true };
     });
+    if (changed) await notifySafely(request.log, 'jobCancelled', scheduler && (() => scheduler.publishJobCancelled({ jobId: job.id })));
     const states = await taskStatesOf(prisma, [job.id]);
     return presentJob(job, states.get(job.id) ?? {});
   });

@@ -1,10 +1,12 @@
 import { recordAudit, type DesktopVm, type Prisma } from '@deskpool/db';
 import { createVmSchema, idParamsSchema, listVmsQuerySchema, pageSchema, pinVmSchema, updateVmSchema, vmSchema } from '@deskpool/protocol';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { allow, apiCause, principalOf, type Principal } from '../auth.js';
 import { inUse, invalidField, notFound, versionConflict } from '../errors.js';
 import { lockRow } from '../locks.js';
 import { afterCreatedAt, createdAtOrder, decodeCreatedAtCursor, encodeCreatedAtCursor, toPage } from '../pagination.js';
+import { notifySafely } from '../notifier.js';
 import { presentVm } from '../presenters.js';
 import { bearer, deletedResponses, errorResponses, type RouteDeps } from '../route-deps.js';
 
@@ -16,7 +18,7 @@ function visibleTo(p: Principal, vm: DesktopVm | null): vm is DesktopVm {
   return vm !== null && (p.role === 'admin' || vm.ownerUserId === p.userId);
 }
 
-export const vmRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma, clock }) => {
+export const vmRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma, clock, scheduler }) => {
   const tags = ['vms'];
 
   app.post('/', { onRequest: allow('admin'), schema: { tags, security: bearer, body: createVmSchema, response: { 201: vmSchema, ...errorResponses } } }, async (request, reply) => {
@@ -107,32 +109,32 @@ export const vmRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma, 
     return reply.status(204).send(null);
   });
 
-  const setPinned = async (request: Parameters<typeof principalOf>[0] & { params: { id: string } }, pinned: boolean, until: string | undefined) => {
+  const setPinned = async (request: FastifyRequest, id: string, pinned: boolean, until: string | undefined) => {
     const p = principalOf(request);
-    const { id } = request.params;
     if (until !== undefined && Date.parse(until) <= clock.now().getTime()) throw invalidField('body', ['until'], 'must be in the future');
-    return presentVm(
-      await prisma.$transaction(async (tx) => {
-        if (!(await lockRow(tx, 'desktop_vms', id))) throw notFound('VM', id);
-        const before = await tx.desktopVm.findUniqueOrThrow({ where: { id } });
-        if (!visibleTo(p, before)) throw notFound('VM', id);
-        const pinnedUntil = pinned && until !== undefined ? new Date(until) : null;
-        if (before.pinned === pinned && before.pinnedUntil?.getTime() === pinnedUntil?.getTime()) return before;
-        const after = await tx.desktopVm.update({ where: { id }, data: { pinned, pinnedUntil, version: { increment: 1 } } });
-        await recordAudit(tx, { entityType: 'vm', entityId: id, action: pinned ? 'pin' : 'unpin', actor: p.actor, cause: apiCause(request), before, after });
-        return after;
-      }),
-    );
+    const { vm, changed } = await prisma.$transaction(async (tx) => {
+      if (!(await lockRow(tx, 'desktop_vms', id))) throw notFound('VM', id);
+      const before = await tx.desktopVm.findUniqueOrThrow({ where: { id } });
+      if (!visibleTo(p, before)) throw notFound('VM', id);
+      const pinnedUntil = pinned && until !== undefined ? new Date(until) : null;
+      if (before.pinned === pinned && before.pinnedUntil?.getTime() === pinnedUntil?.getTime()) return { vm: before, changed: false };
+      const after = await tx.desktopVm.update({ where: { id }, data: { pinned, pinnedUntil, version: { increment: 1 } } });
+      await recordAudit(tx, { entityType: 'vm', entityId: id, action: pinned ? 'pin' : 'unpin', actor: p.actor, cause: apiCause(request), before, after });
+      return { vm: after, changed: true };
+    });
+    // The VM's version names this change uniquely, so a retried publish is queued once.
+    if (changed) await notifySafely(request.log, 'pin', scheduler && (() => scheduler.publishPin({ vmId: id, pinned, requestId: `v${vm.version}` })));
+    return presentVm(vm);
   };
 
   app.post(
     '/:id/pin',
     { onRequest: allow('admin', 'user'), schema: { tags, security: bearer, params: idParamsSchema, body: pinVmSchema.nullish(), response: { 200: vmSchema, ...errorResponses } } },
-    async (request) => setPinned(request, true, request.body?.until),
+    async (request) => setPinned(request, request.params.id, true, request.body?.until),
   );
   app.post(
     '/:id/unpin',
     { onRequest: allow('admin', 'user'), schema: { tags, security: bearer, params: idParamsSchema, response: { 200: vmSchema, ...errorResponses } } },
-    async (request) => setPinned(request, false, undefined),
+    async (request) => setPinned(request, request.params.id, false, undefined),
   );
 };
