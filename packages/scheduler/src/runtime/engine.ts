@@ -33,6 +33,8 @@ export interface EngineOptions {
   /** How often a plan rejected as stale is made again from a fresh snapshot. */
   maxReplans?: number;
   logger?: Logger;
+  /** Test hook: runs inside the transaction after planning, before the plan is written. */
+  beforeCommit?: (event: RuntimeEvent, attempt: number) => Promise<void> | void;
   /** Test hook: runs after the commit and before dispatch (e.g. to simulate a crash there). */
   afterCommit?: (event: RuntimeEvent, result: CommitResult) => Promise<void> | void;
 }
@@ -173,6 +175,7 @@ export class SchedulerEngine {
             if (typeof core === 'string') return { kind: 'ignored', reason: core } as const;
             const now = this.clock.now();
             const p = plan(loaded.snapshot, core, this.settings, now);
+            await this.options.beforeCommit?.(event, attempt);
             const result = await commitPlan(tx, p, loaded, new Date(now));
             return { kind: 'planned', result, reasons: p.reasons.map((r) => `${r.code}: ${r.message}`) } as const;
           },
