@@ -189,7 +189,8 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     return stopping;
   };
 
-  await executor.reconcile();
+  // Not awaited: reconciling may wait for the hypervisor, and presence must flow meanwhile.
+  void executor.reconcile();
   await monitor.start();
   channel.start();
 

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { CommandFrame, OpOutcome } from '@deskpool/protocol';
-import { DomainSpecSchema, isHypervisorError, type HypervisorDriver, type Progress } from '@deskpool/kvm-driver';
+import { DomainSpecSchema, isHypervisorError, type DomainState, type HypervisorDriver, type Progress } from '@deskpool/kvm-driver';
 import type { Clock } from '../clock.js';
 import { decideCommand, reconcileInterrupted } from './decide.js';
 import type { CommandJournal, JournalBegin, JournalEnd } from './journal.js';
@@ -51,13 +51,18 @@ export class CommandExecutor {
     private readonly clock: Clock,
     private readonly events: ExecutorEvents,
     private readonly power: HostPower = systemctlPower,
+    private readonly reconcileSettleMs = 30_000,
   ) {}
 
   /** Settles once the command is answered (result, replay or refusal). */
   handle(command: CommandFrame): Promise<void> {
-    const lane = command.target?.vmId ?? '__host__';
+    return this.inLane(command.target?.vmId, command.idempotencyKey, () => this.run(command));
+  }
+
+  private inLane(vmId: string | undefined, key: string, work: () => Promise<void>): Promise<void> {
+    const lane = vmId ?? '__host__';
     const previous = this.perVm.get(lane) ?? Promise.resolve();
-    const next = previous.then(() => this.run(command)).catch((err: unknown) => this.events.log(`command ${command.idempotencyKey} crashed the executor lane: ${String(err)}`));
+    const next = previous.then(work).catch((err: unknown) => this.events.log(`command ${key} failed in the executor: ${String(err)}`));
     this.perVm.set(lane, next);
     return next;
   }
@@ -161,29 +166,43 @@ export class CommandExecutor {
 
   /**
    * After a restart: every command begun but not finished is judged against the hypervisor's
-   * actual state, recorded, and reported, so its result is never lost.
+   * actual state, recorded, and reported, so its result is never lost. Each runs in its VM's
+   * lane, so a command for that VM arriving meanwhile waits for the verdict.
    */
-  async reconcile(): Promise<void> {
-    for (const begin of this.journal.incomplete()) {
-      const end = await this.reconcileOne(begin);
-      await this.journal.append(end);
-      this.events.log(`reconciled interrupted ${begin.kind} ${begin.key}: ${end.outcome}`);
-      this.events.result(toReport(end, false));
-    }
+  reconcile(): Promise<void> {
+    return Promise.all(
+      this.journal.incomplete().map((begin) =>
+        this.inLane(begin.vmId, begin.key, async () => {
+          const end = await this.reconcileOne(begin);
+          await this.journal.append(end);
+          this.events.log(`reconciled interrupted ${begin.kind} ${begin.key}: ${end.outcome}`);
+          this.events.result(toReport(end, false));
+        }),
+      ),
+    ).then(() => undefined);
   }
 
   private async reconcileOne(begin: JournalBegin): Promise<JournalEnd> {
-    const at = this.now();
     try {
-      const observed = begin.domainName ? await this.driver.state(begin.domainName) : 'missing';
-      const path = typeof begin.params.path === 'string' ? begin.params.path : undefined;
-      const fileExists = path ? await fs.stat(path).then((s) => s.size > 0, () => false) : false;
-      const verdict = reconcileInterrupted(begin, observed, fileExists);
+      // The hypervisor may still be finishing the job the dead agent started (a save keeps going
+      // without its client): give it a settle window before calling the command failed.
+      const deadline = this.clock.now() + this.reconcileSettleMs;
+      let observed: DomainState;
+      let verdict: ReturnType<typeof reconcileInterrupted>;
+      for (;;) {
+        observed = begin.domainName ? await this.driver.state(begin.domainName) : 'missing';
+        const path = typeof begin.params.path === 'string' ? begin.params.path : undefined;
+        const fileExists = path ? await fs.stat(path).then((s) => s.size > 0, () => false) : false;
+        verdict = reconcileInterrupted(begin, observed, fileExists);
+        if (verdict.outcome === 'succeeded' || this.clock.now() >= deadline) break;
+        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, 500));
+      }
+      const at = this.now();
       return verdict.outcome === 'succeeded'
         ? { t: 'end', key: begin.key, outcome: 'succeeded', result: { state: observed, note: verdict.message }, reconciled: true, at }
         : { t: 'end', key: begin.key, outcome: 'failed', error: { code: 'INTERRUPTED', message: verdict.message }, reconciled: true, at };
     } catch (err) {
-      return { t: 'end', key: begin.key, outcome: 'failed', error: { code: 'INTERRUPTED', message: `interrupted by an agent restart and the domain state could not be read: ${describeError(err).message}` }, reconciled: true, at };
+      return { t: 'end', key: begin.key, outcome: 'failed', error: { code: 'INTERRUPTED', message: `interrupted by an agent restart and the domain state could not be read: ${describeError(err).message}` }, reconciled: true, at: this.now() };
     }
   }
 
