@@ -159,8 +159,9 @@ describe('fencing: heartbeat loss, reconciliation', () => {
     const w = new World().pool('p1').person('alice', 'h1', { state: 'RUNNING', generation: 3 }, idleSinceLongAgo);
     let { next } = step(w.s, { id: 'idle', type: 'tick', timer: 'idleCheck' }, MONDAY_2AM);
     const suspendOp = Object.values(next.operations)[0]!;
-    let p;
-    ({ plan: p, next } = step(next, { id: 'hb', type: 'heartbeatLost', hostId: 'h1' }, MONDAY_2AM + 1000));
+    const lost = step(next, { id: 'hb', type: 'heartbeatLost', hostId: 'h1' }, MONDAY_2AM + 1000);
+    const p = lost.plan;
+    next = lost.next;
     expect(p.actions.filter((a) => a.type === 'markLost')).toMatchObject([{ vmId: 'vm-alice', lastHostId: 'h1', generation: 5 }]);
     expect(next.vms['vm-alice']).toMatchObject({ state: 'LOST', generation: 5, hostId: 'h1' });
     expect(next.hosts.h1).toMatchObject({ online: false, needsReconcile: true });
@@ -171,7 +172,9 @@ describe('fencing: heartbeat loss, reconciliation', () => {
 
   it('a host that comes back is reconciled before anything is placed on it; a found desktop is adopted', () => {
     const w = new World().pool('p1').person('alice', 'h1', { state: 'LOST', generation: 5 }, { online: false, needsReconcile: true }).job('j').task('t', 'j');
-    let { plan: p, next } = step(w.s, { id: 'back', type: 'hostBack', hostId: 'h1' }, MONDAY_2AM);
+    const back = step(w.s, { id: 'back', type: 'hostBack', hostId: 'h1' }, MONDAY_2AM);
+    const p = back.plan;
+    let next = back.next;
     expect(commands(p, 'reconcileHost')).toMatchObject([{ hostId: 'h1', expect: { vms: [{ vmId: 'vm-alice', generation: 5 }], tasks: [] } }]);
     expect(commands(plan(next, { id: 'pl', type: 'tick', timer: 'placement' }, undefined, MONDAY_2AM), 'placeTask')).toHaveLength(0);
     ({ next } = answer(next, 'reconcileHost', 'h1', 'succeeded', MONDAY_2AM + 1000, { foundRunningVmIds: ['vm-alice'] }));
@@ -193,7 +196,9 @@ describe('fencing: heartbeat loss, reconciliation', () => {
 
   it('lost mid-migration: the surviving end is asked what it runs; a desktop found there is adopted', () => {
     const w = new World().pool('p1').person('alice', 'h1', { state: 'MIGRATING', sourceHostId: 'h1', hostId: 'h2', generation: 3 }).host('h2');
-    let { plan: p, next } = step(w.s, { id: 'hb', type: 'heartbeatLost', hostId: 'h2' }, MONDAY_10AM);
+    const lost = step(w.s, { id: 'hb', type: 'heartbeatLost', hostId: 'h2' }, MONDAY_10AM);
+    const p = lost.plan;
+    let next = lost.next;
     expect(next.vms['vm-alice']).toMatchObject({ state: 'LOST', hostId: 'h2', sourceHostId: 'h1', generation: 4 });
     expect(commands(p, 'reconcileHost')).toMatchObject([{ hostId: 'h1', expect: { vms: [{ vmId: 'vm-alice', generation: 4 }] } }]);
     ({ next } = answer(next, 'reconcileHost', 'h1', 'succeeded', MONDAY_10AM + 1000, { foundRunningVmIds: ['vm-alice'] }));
@@ -204,10 +209,9 @@ describe('fencing: heartbeat loss, reconciliation', () => {
     const w = new World().pool('p1', { storageMode: 'shared' }).person('alice', 'h1', { state: 'LOST', generation: 5 }, { online: false, needsReconcile: true }).host('h2');
     const blocked = plan(w.s, { id: 's0', type: 'signIn', userId: 'alice', hostId: 'h2' }, undefined, MONDAY_10AM);
     expect(commands(blocked, 'restoreDesktop')).toHaveLength(0);
-    let { next } = step(w.s, { id: 'f', type: 'hostFenced', hostId: 'h1' }, MONDAY_10AM);
+    const { next } = step(w.s, { id: 'f', type: 'hostFenced', hostId: 'h1' }, MONDAY_10AM);
     expect(next.vms['vm-alice']).toMatchObject({ state: 'STOPPED', hostId: null });
-    let p;
-    ({ plan: p, next } = step(next, { id: 's', type: 'signIn', userId: 'alice', hostId: 'h2' }, MONDAY_10AM + 1000));
+    const p = step(next, { id: 's', type: 'signIn', userId: 'alice', hostId: 'h2' }, MONDAY_10AM + 1000).plan;
     expect(commands(p, 'restoreDesktop')).toMatchObject([{ hostId: 'h2', from: { kind: 'coldBoot' }, generation: 6 }]);
   });
 });

@@ -18,7 +18,10 @@ const taskArb = fc.record({
   deadline: fc.option(fc.integer({ min: 1, max: 1000 }), { nil: null }),
 });
 
-function workload(hosts: fc.RecordValue<typeof hostArb>[], tasks: fc.RecordValue<typeof taskArb>[]): Snapshot {
+type HostSpec = typeof hostArb extends fc.Arbitrary<infer T> ? T : never;
+type TaskSpec = typeof taskArb extends fc.Arbitrary<infer T> ? T : never;
+
+function workload(hosts: HostSpec[], tasks: TaskSpec[]): Snapshot {
   const w = new World().pool('p1', { batchWindow: 'always' });
   hosts.forEach((h, i) => w.host(`h${String(i).padStart(2, '0')}`, { resources: res(h.cores, h.memGiB * 1024, 100, h.gpus) }));
   tasks.forEach((t, i) => {
