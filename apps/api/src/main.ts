@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { applyMigrations, createPrisma } from '@deskpool/db';
 import { Redis } from 'ioredis';
+import { SchedulerEvents } from '@deskpool/scheduler';
 import { createAgentGateway } from './agent/index.js';
 import { buildApp } from './app.js';
 import { ensureBootstrapAdminToken } from './bootstrap.js';
@@ -21,7 +22,8 @@ async function main(): Promise<void> {
     env.TLS_CERT_FILE !== undefined && env.TLS_KEY_FILE !== undefined
       ? { cert: await readFile(env.TLS_CERT_FILE), key: await readFile(env.TLS_KEY_FILE) }
       : null;
-  const gateway = createAgentGateway({ prisma, redis });
+  // Agent events (presence, sign-ins, op results) feed the scheduler's event queue.
+  const gateway = createAgentGateway({ prisma, redis, events: new SchedulerEvents({ connection: redis }) });
   const app = await buildApp({ logLevel: env.LOG_LEVEL, trustProxy: env.TRUST_PROXY, https }, { prisma, redis, agentRoutes: gateway.plugin });
 
   const shutdown = async (signal: string) => {

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '@deskpool/db/testing';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
+import { SchedulerEvents } from '@deskpool/scheduler';
 import { createAgentGateway, type AgentGateway } from '../src/agent/index.js';
 import { buildApp } from '../src/app.js';
 import { generateSecret, hashSecret, SECRET_PREFIX } from '../src/secrets.js';
@@ -32,6 +33,8 @@ export interface ApiUnderTest {
   url: string;
   app: FastifyInstance;
   gateway: AgentGateway;
+  /** The scheduler's event queue the gateway feeds (own prefix per test file). */
+  schedulerEvents: SchedulerEvents;
   /** Stops the API (agents see a disconnect) and starts a new one on the same port. */
   restart(): Promise<void>;
   stopServer(): Promise<void>;
@@ -46,10 +49,11 @@ export async function startApi(): Promise<ApiUnderTest> {
   const adminToken = generateSecret(SECRET_PREFIX.apiToken);
   await db.prisma.apiToken.create({ data: { name: 'root', role: 'admin', tokenHash: hashSecret(adminToken) } });
   const pool = await db.prisma.pool.create({ data: { name: `pool-${randomUUID().slice(0, 8)}`, timeZone: 'UTC' } });
-  const api = { db, redis, prefix, adminToken, poolId: pool.id, port: 0 } as ApiUnderTest;
+  const schedulerEvents = new SchedulerEvents({ connection: redis, prefix: `dpt-${randomUUID()}` });
+  const api = { db, redis, prefix, adminToken, poolId: pool.id, port: 0, schedulerEvents } as ApiUnderTest;
 
   api.startServer = async () => {
-    api.gateway = createAgentGateway({ prisma: db.prisma, redis, channelPrefix: `${prefix}agent:`, keyPrefix: prefix, heartbeatIntervalSeconds: 15 });
+    api.gateway = createAgentGateway({ prisma: db.prisma, redis, channelPrefix: `${prefix}agent:`, keyPrefix: prefix, heartbeatIntervalSeconds: 15, events: schedulerEvents });
     api.app = await buildApp({ logLevel: false }, { prisma: db.prisma, redis, agentRoutes: api.gateway.plugin });
     await api.app.listen({ port: api.port, host: '127.0.0.1' });
     const address = api.app.server.address();
@@ -66,6 +70,8 @@ export async function startApi(): Promise<ApiUnderTest> {
   };
   api.close = async () => {
     await api.app.close().catch(() => undefined);
+    await schedulerEvents.queue.obliterate({ force: true }).catch(() => undefined);
+    await schedulerEvents.queue.close();
     redis.disconnect();
     await db.drop();
   };

@@ -1,14 +1,15 @@
 import { recordAudit, type PrismaClient } from '@deskpool/db';
-import {
-  commandFrameSchema,
-  errorFrame,
-  type CommandFrame,
-  type ErrorFrame,
-  type SequencedUpFrame,
-} from '@deskpool/protocol';
+import { errorFrame, type ErrorFrame, type SequencedUpFrame } from '@deskpool/protocol';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { hostFieldsFromInventory } from './enroll.js';
+
+/** Where agent events go for the scheduler (SchedulerEvents from @deskpool/scheduler fits). */
+export interface AgentEventSink {
+  publishPresence(p: { hostId: string; presence: 'present' | 'idle'; at: Date | number }): Promise<void>;
+  publishSignIn(p: { hostId: string; userId: string; at: Date | number }): Promise<void>;
+  publishOperationResult(p: { idempotencyKey: string; outcome: 'succeeded' | 'failed' | 'refused'; generation?: number; error?: string }): Promise<void>;
+}
 
 export interface FrameContext {
   prisma: PrismaClient;
@@ -18,6 +19,7 @@ export interface FrameContext {
   hostName: string;
   /** Redis key prefix for what the gateway keeps there (domain states, the event stream). */
   keyPrefix: string;
+  events?: AgentEventSink;
 }
 
 const OP_FINAL = ['succeeded', 'failed', 'refused'] as const;
@@ -47,12 +49,17 @@ export async function applyUpFrame(ctx: FrameContext, frame: SequencedUpFrame): 
         await recordAudit(tx, { entityType: 'host', entityId: hostId, action: `presence.${frame.state}`, actor, cause: `${cause} (source ${frame.source})`, before, after: { presenceState: frame.state, presenceSince: since } });
       });
       await publishEvent(ctx, frame);
+      // Event ids derive from the frame, so a re-sent frame is queued once.
+      await ctx.events?.publishPresence({ hostId, presence: frame.state, at });
       return null;
     }
-    case 'signin':
-      await recordAudit(prisma, { entityType: 'host', entityId: hostId, action: 'signin', actor, cause, after: { user: frame.user, at: frame.at } });
+    case 'signin': {
+      const user = await prisma.user.findUnique({ where: { name: frame.user }, select: { id: true } });
+      await recordAudit(prisma, { entityType: 'host', entityId: hostId, action: 'signin', actor, cause, after: { user: frame.user, userId: user?.id ?? null, at: frame.at } });
       await publishEvent(ctx, frame);
+      if (user) await ctx.events?.publishSignIn({ hostId, userId: user.id, at });
       return null;
+    }
     case 'inventory':
       await prisma.$transaction(async (tx) => {
         const before = await tx.host.findUnique({ where: { id: hostId }, select: { inventory: true } });
@@ -108,6 +115,11 @@ export async function applyUpFrame(ctx: FrameContext, frame: SequencedUpFrame): 
       });
       if (refused) return refused;
       await publishEvent(ctx, frame);
+      await ctx.events?.publishOperationResult({
+        idempotencyKey: frame.idempotencyKey,
+        outcome: frame.outcome,
+        ...(frame.error ? { error: `${frame.error.code}: ${frame.error.message}`.slice(0, 2000) } : {}),
+      });
       return null;
     }
     case 'events-dropped':
@@ -126,32 +138,4 @@ function notYours(idempotencyKey: string, seq: number): ErrorFrame {
  */
 async function publishEvent(ctx: FrameContext, frame: SequencedUpFrame): Promise<void> {
   await ctx.redis.xadd(`${ctx.keyPrefix}events`, 'MAXLEN', '~', '100000', '*', 'hostId', ctx.hostId, 'frame', JSON.stringify(frame));
-}
-
-/**
- * Commands this host should still carry out: operations not yet finished. Sent again on every
- * (re)connect; the agent's journal makes repeats harmless, and a command sent while the agent
- * was offline is not lost.
- */
-export async function pendingCommands(prisma: PrismaClient, hostId: string): Promise<CommandFrame[]> {
-  const ops = await prisma.operation.findMany({
-    where: { hostId, status: { in: ['pending', 'sent', 'running'] } },
-    include: { vm: { select: { name: true } } },
-    orderBy: { createdAt: 'asc' },
-    take: 500,
-  });
-  const commands: CommandFrame[] = [];
-  for (const op of ops) {
-    const candidate = {
-      type: 'command',
-      idempotencyKey: op.idempotencyKey,
-      operationId: op.id,
-      kind: op.kind,
-      ...(op.vmId && op.vm ? { target: { vmId: op.vmId, domainName: op.vm.name, generation: op.generation } } : {}),
-      params: op.params,
-    };
-    const parsed = commandFrameSchema.safeParse(candidate);
-    if (parsed.success) commands.push(parsed.data);
-  }
-  return commands;
 }

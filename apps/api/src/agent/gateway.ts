@@ -19,7 +19,8 @@ import type { WebSocket } from 'ws';
 import { systemClock, type Clock } from '../clock.js';
 import { authenticateHost, enrollHost, type AuthenticatedHost } from './enroll.js';
 import { AgentHttpError } from './errors.js';
-import { applyUpFrame, pendingCommands } from './frames.js';
+import { pendingCommandsForHost } from '@deskpool/scheduler';
+import { applyUpFrame, type AgentEventSink } from './frames.js';
 import { AgentRegistry, DEFAULT_AGENT_CHANNEL_PREFIX, type AgentConnection } from './registry.js';
 
 export interface AgentGatewayOptions {
@@ -33,6 +34,8 @@ export interface AgentGatewayOptions {
   heartbeatIntervalSeconds?: number;
   /** An agent must say hello within this long after connecting. */
   helloTimeoutMs?: number;
+  /** Presence, sign-ins and op results for the scheduler (its SchedulerEvents). */
+  events?: AgentEventSink;
 }
 
 export interface AgentGateway {
@@ -113,7 +116,7 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
 
   function serveAgent(socket: WebSocket, host: AuthenticatedHost, request: FastifyRequest): void {
     const log = request.log.child({ hostId: host.hostId });
-    const ctx = { prisma, redis, clock, hostId: host.hostId, hostName: host.hostName, keyPrefix };
+    const ctx = { prisma, redis, clock, hostId: host.hostId, hostName: host.hostName, keyPrefix, ...(options.events ? { events: options.events } : {}) };
     const actor = `agent:${host.hostName}`;
     let greeted = false;
     let closed = false;
@@ -149,7 +152,7 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
         await tx.host.updateMany({ where: { id: host.hostId }, data: { onlineState: 'online', lastHeartbeatAt: clock.now() } });
         await recordAudit(tx, { entityType: 'host', entityId: host.hostId, action: 'agent.connected', actor, cause: `agent-ws:${request.id}` });
       });
-      for (const command of await pendingCommands(prisma, host.hostId)) registry.sendCommand(host.hostId, command).catch(() => undefined);
+      for (const command of await pendingCommandsForHost(prisma, host.hostId)) registry.sendCommand(host.hostId, command).catch(() => undefined);
     };
 
     const onCredentialCheck = async (): Promise<boolean> => {
