@@ -101,3 +101,16 @@ export async function guestKit(prefix: string): Promise<GuestKit> {
     },
   };
 }
+
+/**
+ * Mounts a tmpfs of `sizeMiB` at `dir` inside the test host's mount namespace only: files
+ * there exist on the test host and not on this one (like a second machine's disk).
+ */
+export async function mountOnTestHost(host: TestHost, dir: string, sizeMiB: number): Promise<() => Promise<void>> {
+  await execFileP('mkdir', ['-p', dir]);
+  await execFileP('nsenter', [`--mount=${host.mountNs}`, 'mount', '-t', 'tmpfs', '-o', `size=${sizeMiB}m,mode=0700`, 'dpt-testhost-disk', dir]);
+  return async () => {
+    await execFileP('nsenter', [`--mount=${host.mountNs}`, 'umount', '-l', dir]).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  };
+}

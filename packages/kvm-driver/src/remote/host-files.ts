@@ -109,9 +109,11 @@ export class SftpFiles implements HostFiles {
   async freeBytes(dir: string): Promise<number> {
     const sftp = await this.sftp();
     return new Promise((resolve, reject) => {
-      sftp.ext_openssh_statvfs(dir, (err, fs: { bavail: number | bigint; frsize: number | bigint }) => {
+      sftp.ext_openssh_statvfs(dir, (err, fs: { f_bavail?: number | bigint; f_frsize?: number | bigint }) => {
         if (err) return reject(err);
-        resolve(Number(fs.bavail) * Number(fs.frsize));
+        const free = Number(fs?.f_bavail) * Number(fs?.f_frsize);
+        if (!Number.isFinite(free)) return reject(new HypervisorFailure(`statvfs ${dir}`, `unexpected reply ${JSON.stringify(fs)}`));
+        resolve(free);
       });
     });
   }
