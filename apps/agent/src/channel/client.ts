@@ -119,10 +119,11 @@ export class AgentChannel {
         } catch {
           /* not JSON: keep the status line */
         }
+        socket.terminate();
         if (status === 401 || status === 403) this.reject(new AgentRejected(code, message));
         else this.scheduleReconnect(message);
       });
-      socket.terminate();
+      res.on('error', () => socket.terminate());
     });
     socket.on('pong', () => (this.alive = true));
     socket.on('message', (data: WebSocket.RawData) => this.onMessage(socket, data));
@@ -140,6 +141,8 @@ export class AgentChannel {
       this.options.log(`bad frame from the API: ${decoded.error.message}`);
       this.write(decoded.error);
       if (decoded.error.fatal) socket.close(1002, decoded.error.code);
+      // An API speaking another protocol version stays that way until someone upgrades one side.
+      if (decoded.error.code === 'UNSUPPORTED_VERSION') this.reject(new AgentRejected(decoded.error.code, decoded.error.message));
       return;
     }
     const frame = decoded.frame;
