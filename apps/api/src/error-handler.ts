@@ -45,7 +45,10 @@ export function installErrorHandlers(app: FastifyInstance): void {
     }
     if (error instanceof Prisma.PrismaClientKnownRequestError) {
       const mapped = mapPrismaError(error);
-      if (mapped) return reply.status(mapped.statusCode).send(body(mapped.code, mapped.message, mapped.details));
+      if (mapped) {
+        if (mapped.statusCode === 503) void reply.header('retry-after', '1');
+        return reply.status(mapped.statusCode).send(body(mapped.code, mapped.message, mapped.details));
+      }
     }
     const status = error.statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
@@ -70,6 +73,9 @@ export function mapPrismaError(error: Prisma.PrismaClientKnownRequestError): Api
       const fields = uniqueFields(error);
       return new ApiError(409, 'CONFLICT', `${fields.length > 0 ? fields.join(', ') : 'a unique value'} is already taken; choose another`, { fields });
     }
+    case 'P2028':
+      // No connection or transaction slot in time: the server is overloaded, not the request wrong.
+      return new ApiError(503, 'SERVICE_UNAVAILABLE', 'the server is busy; retry shortly');
     case 'P2003':
       return new ApiError(409, 'IN_USE', 'other records still refer to this one; remove or reassign them first');
     default:

@@ -1,4 +1,4 @@
-export { createPrisma } from './client.js';
+export { createPrisma, TRANSACTION_OPTIONS, type CreatePrismaOptions } from './client.js';
 export { PrismaClient, Prisma } from './generated/prisma/client.js';
 export * from './generated/prisma/enums.js';
 export type {
