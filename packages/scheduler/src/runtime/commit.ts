@@ -1,6 +1,7 @@
 // Writes one plan to PostgreSQL inside the caller's transaction: transitions with optimistic
 // concurrency, operations under their idempotency keys, one audit event per change.
-import { Prisma, recordAudit } from '@deskpool/db';
+import type { Prisma} from '@deskpool/db';
+import { recordAudit } from '@deskpool/db';
 import type { Action, Command, EntityKind, Plan, TransitionRecord } from '../core/types.js';
 import { agentCommandFor, commandFrameFor, subjectOfCommand, wireKey } from './commands.js';
 import { columnsForUpdate, plannedOf } from './mapping.js';

@@ -1,6 +1,7 @@
 // BullMQ queues and the publisher the API and the agent gateway use to hand events over.
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
-import { idPart, parseRuntimeEvent, type RuntimeEvent, TIMER_KINDS } from './events.js';
+import type { TIMER_KINDS } from './events.js';
+import { idPart, parseRuntimeEvent, type RuntimeEvent } from './events.js';
 
 /** Queue names (BullMQ keys are `<prefix>:<name>:…`). */
 export const QUEUE_NAMES = {
