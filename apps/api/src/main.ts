@@ -2,8 +2,8 @@
 // The control plane process: validate env, migrate, make sure an admin can log in, serve.
 import { readFile } from 'node:fs/promises';
 import { applyMigrations, createPrisma } from '@deskpool/db';
-import { Redis } from 'ioredis';
 import { SchedulerEvents } from '@deskpool/scheduler';
+import { Redis } from 'ioredis';
 import { createAgentGateway } from './agent/index.js';
 import { buildApp } from './app.js';
 import { ensureBootstrapAdminToken } from './bootstrap.js';
@@ -22,14 +22,20 @@ async function main(): Promise<void> {
     env.TLS_CERT_FILE !== undefined && env.TLS_KEY_FILE !== undefined
       ? { cert: await readFile(env.TLS_CERT_FILE), key: await readFile(env.TLS_KEY_FILE) }
       : null;
-  // Agent events (presence, sign-ins, op results) feed the scheduler's event queue.
-  const gateway = createAgentGateway({ prisma, redis, events: new SchedulerEvents({ connection: redis }) });
-  const app = await buildApp({ logLevel: env.LOG_LEVEL, trustProxy: env.TRUST_PROXY, https }, { prisma, redis, agentRoutes: gateway.plugin });
+  // Agent events (presence, sign-ins, op results) and REST changes (jobs, pins) feed the
+  // scheduler's event queue.
+  const scheduler = new SchedulerEvents({ connection: redis });
+  const gateway = createAgentGateway({ prisma, redis, events: scheduler });
+  const app = await buildApp(
+    { logLevel: env.LOG_LEVEL, trustProxy: env.TRUST_PROXY, https },
+    { prisma, redis, agentRoutes: gateway.plugin, scheduler },
+  );
 
   const shutdown = async (signal: string) => {
     app.log.info({ signal }, 'shutting down');
     await app.close();
     await gateway.close();
+    await scheduler.close();
     await prisma.$disconnect();
     redis.disconnect();
     process.exit(0);
