@@ -8,7 +8,7 @@ import { Outbox } from './channel/outbox.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { CommandExecutor, type HostPower } from './commands/executor.js';
 import { CommandJournal } from './commands/journal.js';
-import { channelUrlOf, socketPathOf, type AgentConfig, type PresenceSourceConfig } from './config.js';
+import { DEFAULT_IDLE_THRESHOLD_SECONDS, channelUrlOf, socketPathOf, type AgentConfig, type PresenceSourceConfig } from './config.js';
 import type { CredentialFile } from './credential.js';
 import { AGENT_VERSION, collectInventory } from './inventory.js';
 import { listenLocal } from './local-socket.js';
@@ -141,7 +141,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   let lastPresenceSource: PresenceSource = config.presenceSources[0]?.kind ?? 'evdev';
   const monitor: PresenceMonitor = new PresenceMonitor(
     clock,
-    config.idleThresholdSeconds * 1000,
+    (config.idleThresholdSeconds ?? deps.credential.idleThresholdSeconds ?? DEFAULT_IDLE_THRESHOLD_SECONDS) * 1000,
     presenceInputs(config.presenceSources, clock),
     (change) => {
       lastPresenceSource = change.source;

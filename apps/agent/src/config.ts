@@ -21,8 +21,8 @@ export const agentConfigSchema = z
     /** Base URL of the control plane, e.g. https://deskpool.example.org */
     serverUrl: z.url({ protocol: /^https?$/ }),
     stateDir: z.string().min(1).default('/var/lib/deskpool-agent'),
-    /** Minutes of no input before the PC counts as idle; the pool's rule, sent at enrollment time. */
-    idleThresholdSeconds: z.number().positive().default(15 * 60),
+    /** Seconds without input before the PC counts as idle; unset = the pool's rule from enrollment. */
+    idleThresholdSeconds: z.number().positive().optional(),
     presenceSources: z.array(presenceSourceSchema).min(1).default([{ kind: 'evdev' }, { kind: 'logind', pollSeconds: 10 }]),
     driver: driverSchema.default({ kind: 'libvirt', uri: 'qemu:///system' }),
     heartbeatIntervalSeconds: z.number().positive().max(3600).default(DEFAULT_HEARTBEAT_INTERVAL_SECONDS),
@@ -126,3 +126,5 @@ export function channelUrlOf(serverUrl: string): string {
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   return url.toString();
 }
+
+export const DEFAULT_IDLE_THRESHOLD_SECONDS = 15 * 60;

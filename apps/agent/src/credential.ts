@@ -3,7 +3,14 @@ import path from 'node:path';
 import { z } from 'zod';
 
 export const credentialFileSchema = z
-  .object({ serverUrl: z.string(), hostId: z.string().min(1), credential: z.string().min(16), enrolledAt: z.string() })
+  .object({
+    serverUrl: z.string(),
+    hostId: z.string().min(1),
+    credential: z.string().min(16),
+    /** The pool's idle rule at enrollment time; the agent's config may override it. */
+    idleThresholdSeconds: z.number().positive().optional(),
+    enrolledAt: z.string(),
+  })
   .strict();
 export type CredentialFile = z.infer<typeof credentialFileSchema>;
 

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import { enrollResponseSchema, type EnrollResponse, type HostInventory } from '@deskpool/protocol';
 import { writeCredential } from './credential.js';
 
@@ -17,16 +19,18 @@ export async function enroll(options: {
   token: string;
   stateDir: string;
   inventory: HostInventory;
-  fetchImpl?: typeof fetch;
+  /** CA certificate(s) to trust for an https server. */
+  ca?: Buffer;
 }): Promise<{ response: EnrollResponse; credentialFile: string }> {
   const url = new URL('/api/v1/agent/enroll', options.serverUrl);
-  const res = await (options.fetchImpl ?? fetch)(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ token: options.token, inventory: options.inventory }),
-  });
-  const body = (await res.json().catch(() => null)) as unknown;
-  if (!res.ok) {
+  const res = await postJson(url, { token: options.token, inventory: options.inventory }, options.ca);
+  let body: unknown = null;
+  try {
+    body = JSON.parse(res.text);
+  } catch {
+    /* reported below */
+  }
+  if (res.status < 200 || res.status >= 300) {
     const error = (body as { error?: { code?: string; message?: string } } | null)?.error;
     throw new EnrollmentRefused(res.status, error?.code ?? `HTTP_${res.status}`, error?.message ?? `enrollment failed with HTTP ${res.status}`);
   }
@@ -36,7 +40,30 @@ export async function enroll(options: {
     serverUrl: options.serverUrl,
     hostId: parsed.data.hostId,
     credential: parsed.data.credential,
+    idleThresholdSeconds: parsed.data.idleThresholdSeconds,
     enrolledAt: new Date().toISOString(),
   });
   return { response: parsed.data, credentialFile };
+}
+
+/** POST with node's http(s), which (unlike fetch) takes a private CA directly. */
+function postJson(url: URL, payload: unknown, ca: Buffer | undefined): Promise<{ status: number; text: string }> {
+  const body = JSON.stringify(payload);
+  const request = url.protocol === 'https:' ? https.request : http.request;
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: 30_000, ...(ca ? { ca } : {}) },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += text.length < 1_000_000 ? chunk : ''));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url.origin} within 30 s`)));
+    req.on('error', (err) => reject(new Error(`cannot reach ${url.origin}: ${err.message}`)));
+    req.end(body);
+  });
 }

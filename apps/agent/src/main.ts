@@ -2,6 +2,7 @@
 // evdev reads block a libuv pool thread per input device; leave room for file I/O and DNS.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
+import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { acceleratedClock, systemClock } from './clock.js';
 import { AgentRejected, startAgent } from './agent.js';
@@ -56,7 +57,13 @@ async function runCommand(flags: CommonFlags & { idleThreshold?: string }): Prom
 async function enrollCommand(flags: CommonFlags & { token: string }): Promise<number> {
   const config = await configFrom(flags);
   const inventory = await collectInventory(config.stateDir, config.driver.kind === 'libvirt' ? config.driver.uri : null);
-  const { response, credentialFile } = await enroll({ serverUrl: config.serverUrl, token: flags.token, stateDir: config.stateDir, inventory });
+  const { response, credentialFile } = await enroll({
+    serverUrl: config.serverUrl,
+    token: flags.token,
+    stateDir: config.stateDir,
+    inventory,
+    ...(config.caFile ? { ca: await readFile(config.caFile) } : {}),
+  });
   process.stdout.write(`enrolled as host ${response.hostName} (${response.hostId}) in pool ${response.poolId}; credential stored in ${credentialFile}\n`);
   return EXIT.OK;
 }

@@ -42,7 +42,7 @@ export interface ApiUnderTest {
   close(): Promise<void>;
 }
 
-export async function startApi(): Promise<ApiUnderTest> {
+export async function startApi(options: { https?: { key: Buffer; cert: Buffer } } = {}): Promise<ApiUnderTest> {
   const db = await createTestDatabase();
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   const prefix = `dpt:${randomUUID()}:`;
@@ -54,12 +54,12 @@ export async function startApi(): Promise<ApiUnderTest> {
 
   api.startServer = async () => {
     api.gateway = createAgentGateway({ prisma: db.prisma, redis, channelPrefix: `${prefix}agent:`, keyPrefix: prefix, heartbeatIntervalSeconds: 15, events: schedulerEvents });
-    api.app = await buildApp({ logLevel: false }, { prisma: db.prisma, redis, agentRoutes: api.gateway.plugin });
+    api.app = await buildApp({ logLevel: false, ...(options.https ? { https: options.https } : {}) }, { prisma: db.prisma, redis, agentRoutes: api.gateway.plugin });
     await api.app.listen({ port: api.port, host: '127.0.0.1' });
     const address = api.app.server.address();
     if (typeof address !== 'object' || address === null) throw new Error('API did not bind a TCP port');
     api.port = address.port;
-    api.url = `http://127.0.0.1:${api.port}`;
+    api.url = `${options.https ? 'https' : 'http'}://127.0.0.1:${api.port}`;
   };
   api.stopServer = async () => {
     await api.app.close();
