@@ -148,6 +148,31 @@ describe('deskpool CLI against a running API', { timeout: 180_000 }, () => {
     expect(mine).not.toHaveProperty('token');
   });
 
+  it('lists, shows, relabels, drains, undrains and removes a host enrolled the way an agent does', async () => {
+    const pool = (await admin(['pool', 'create', '--name', `hosts-${suffix}`])) as { id: string };
+    const { token } = (await admin(['host', 'enroll-token', '--pool', pool.id])) as { token: string };
+    // The agent's own enrollment call (apps/agent does exactly this POST), so a host exists.
+    const inventory = {
+      hostname: `pc-${suffix}`, cpuCores: 8, memoryMiB: 32768, diskGiB: 512, gpus: [], macAddresses: ['52:54:00:12:34:56'], agentVersion: '0.1.0',
+      hypervisor: { kvm: true, libvirtVersion: '9.0.0', qemuVersion: '7.2.0', liveMigration: true, hotplugCpu: true, hotplugMemory: true },
+    };
+    const enrolled = await fetch(`${baseUrl}/api/v1/agent/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, inventory }) });
+    expect(enrolled.status).toBe(201);
+    const { hostId } = (await enrolled.json()) as { hostId: string };
+
+    const table = await asAdmin(['host', 'list', '--pool', pool.id]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(new RegExp(`${hostId}\\s+pc-${suffix}\\s+${pool.id}`));
+    expect(await admin(['host', 'show', hostId])).toMatchObject({ id: hostId, cores: 8, memoryMiB: 32768, drained: false });
+    expect(await admin(['host', 'update', hostId, '--label', 'gpu-free', '--label', 'floor-2'])).toMatchObject({ labels: ['gpu-free', 'floor-2'] });
+    expect(await admin(['host', 'drain', hostId])).toMatchObject({ drained: true });
+    expect(await admin(['host', 'undrain', hostId])).toMatchObject({ drained: false });
+    expect(await admin(['host', 'remove', hostId])).toEqual({ removed: hostId });
+    const gone = await asAdmin(['host', 'show', hostId]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain('(HTTP 404)');
+  });
+
   it('creates a user and a token for them; that token is who `me` says and may not administer', async () => {
     const user = (await admin(['user', 'create', '--name', `ada-${suffix}`, '--display-name', 'Ada L.', '--role', 'submitter'])) as { id: string };
     const token = (await admin(['token', 'create', '--name', 'ada-laptop', '--role', 'submitter', '--user', user.id])) as { token: string; role: string };
