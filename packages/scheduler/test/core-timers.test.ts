@@ -198,3 +198,13 @@ describe('augment', () => {
     expect(p.reasons[0]?.code).toBe('ownerAbsent');
   });
 });
+
+describe('a sleeping PC that wakes by itself', () => {
+  it('is usable again once its agent reconnects, without a reconcile (it held nothing)', () => {
+    const w = new World().pool('p1').host('zz', { asleep: true }).job('j').task('t', 'j');
+    const { plan: p, next } = step(w.s, { id: 'back', type: 'hostBack', hostId: 'zz' }, at(2));
+    expect(commands(p, 'reconcileHost')).toHaveLength(0);
+    expect(next.hosts.zz?.asleep).toBe(false);
+    expect(commands(plan(next, { id: 'pl', type: 'tick', timer: 'placement' }, undefined, at(2)), 'placeTask')).toMatchObject([{ hostId: 'zz' }]);
+  });
+});

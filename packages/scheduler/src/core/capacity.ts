@@ -1,6 +1,5 @@
 import type { PlanDraft } from './draft.js';
 import { isOfficeTime } from './local-time.js';
-import { predictArrival } from './prediction.js';
 import { fits, minResources, scaleCompute, subtractResources } from './resources.js';
 import type { Host, Pool, Resources } from './types.js';
 
@@ -49,7 +48,7 @@ export function ownerExpectedSoon(draft: PlanDraft, host: Host, pool: Pool): boo
   }
   const user = draft.get('users', host.ownerUserId);
   if (!user) return false;
-  const predicted = predictArrival(user, pool.policy, draft.now);
+  const predicted = draft.predictedArrival(user, pool.policy);
   return predicted !== null && draft.now < predicted && predicted - draft.now <= lead;
 }
 

@@ -1,4 +1,5 @@
 import { localTime, type LocalTime } from './local-time.js';
+import { predictArrival } from './prediction.js';
 import { addResources, NO_RESOURCES } from './resources.js';
 import type {
   Action,
@@ -11,10 +12,12 @@ import type {
   Millis,
   Operation,
   Plan,
+  PoolPolicy,
   Reason,
   Resources,
   SchedulerEvent,
   Snapshot,
+  User,
 } from './types.js';
 
 type Overlay = { [K in EntityKind]: Map<string, EntityOf<K> | null> };
@@ -69,6 +72,8 @@ export class PlanDraft {
   private opsBySubject: Map<string, Set<string>> | null = null;
   private readonly localTimes = new Map<string, LocalTime>();
   private readonly baseValues = new Map<EntityKind, unknown[]>();
+  private readonly predictions = new Map<string, Millis | null>();
+  private readonly causes = new Map<string, Cause>();
   private seq = 0;
 
   constructor(
@@ -80,8 +85,9 @@ export class PlanDraft {
   // ------------------------------------------------------------ reading
 
   get<K extends EntityKind>(kind: K, id: string): EntityOf<K> | undefined {
-    const o = this.overlay[kind] as Map<string, EntityOf<K> | null>;
-    if (o.has(id)) return o.get(id) ?? undefined;
+    // The overlay holds null for deleted entities and nothing for untouched ones.
+    const v = (this.overlay[kind] as Map<string, EntityOf<K> | null>).get(id);
+    if (v !== undefined) return v === null ? undefined : v;
     return (this.base[kind] as Record<string, EntityOf<K>>)[id];
   }
 
@@ -117,6 +123,13 @@ export class PlanDraft {
       this.localTimes.set(poolId, lt);
     }
     return lt;
+  }
+
+  /** Today's predicted arrival of a user, computed once per plan. */
+  predictedArrival(user: User, policy: PoolPolicy): Millis | null {
+    let p = this.predictions.get(user.id);
+    if (p === undefined) this.predictions.set(user.id, (p = predictArrival(user, policy, this.now)));
+    return p;
   }
 
   vmsOnHost(hostId: string): DesktopVm[] {
@@ -163,8 +176,11 @@ export class PlanDraft {
 
   // ------------------------------------------------------------ writing
 
+  /** One shared (never mutated) cause object per rule and plan. */
   cause(rule: string): Cause {
-    return { eventId: this.event.id, event: this.event.type, rule };
+    let c = this.causes.get(rule);
+    if (!c) this.causes.set(rule, (c = { eventId: this.event.id, event: this.event.type, rule }));
+    return c;
   }
 
   private nextKey(what: string): string {

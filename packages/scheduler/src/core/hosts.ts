@@ -63,7 +63,11 @@ export function onHostBack(draft: PlanDraft, hostId: string): void {
   const rule = 'fencing.reconcileBeforeStart';
   const host = draft.get('hosts', hostId);
   if (!host) return draft.reason('unknownHost', `No host ${hostId}`);
-  if (host.online && !host.needsReconcile) return;
+  if (host.online && !host.needsReconcile) {
+    // A PC we put to sleep woke up on its own (timer, button) and reconnected: it is usable again.
+    if (host.asleep) draft.update('hosts', host.id, { asleep: false }, 'power.wokeUp');
+    return;
+  }
   const back = draft.update('hosts', host.id, { online: true, asleep: false, needsReconcile: true }, rule);
   if (draft.operationsOn('host', host.id).some((op) => op.type === 'reconcileHost')) return;
   requestReconcile(draft, back, rule);

@@ -16,7 +16,6 @@ export class InvalidClockError extends Error {
   }
 }
 
-const WEEKDAYS: Record<string, number> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 function formatterFor(timeZone: string): Intl.DateTimeFormat {
@@ -31,7 +30,6 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
         day: '2-digit',
         hour: '2-digit',
         minute: '2-digit',
-        weekday: 'short',
       });
     } catch {
       throw new InvalidClockError(`Unknown time zone "${timeZone}"`);
@@ -41,15 +39,37 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
+const QUARTER_HOUR = 900_000;
+/** UTC offsets by time zone and quarter hour: zone changes happen on quarter-hour boundaries. */
+const offsets = new Map<string, number>();
+
+function offsetAt(at: Millis, timeZone: string): number {
+  const bucket = Math.floor(at / QUARTER_HOUR);
+  const key = `${timeZone}|${bucket}`;
+  let off = offsets.get(key);
+  if (off === undefined) {
+    const start = bucket * QUARTER_HOUR;
+    const parts: Record<string, string> = {};
+    for (const p of formatterFor(timeZone).formatToParts(new Date(start))) parts[p.type] = p.value;
+    const wall = Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute));
+    if (Number.isNaN(wall)) throw new InvalidClockError(`Cannot read the local time in "${timeZone}"`);
+    off = wall - start;
+    if (offsets.size > 100_000) offsets.clear();
+    offsets.set(key, off);
+  }
+  return off;
+}
+
+/**
+ * Wall-clock facts in `timeZone`. The zone's offset is looked up once per quarter hour and
+ * cached, because planning reads thousands of arrival times and Intl formatting is slow.
+ */
 export function localTime(at: Millis, timeZone: string): LocalTime {
-  const parts: Record<string, string> = {};
-  for (const p of formatterFor(timeZone).formatToParts(new Date(at))) parts[p.type] = p.value;
-  const weekday = WEEKDAYS[parts.weekday ?? ''];
-  if (weekday === undefined) throw new InvalidClockError(`Cannot read the weekday in "${timeZone}"`);
+  const local = new Date(at + offsetAt(at, timeZone));
   return {
-    weekday,
-    minuteOfDay: Number(parts.hour) * 60 + Number(parts.minute),
-    date: `${parts.year}-${parts.month}-${parts.day}`,
+    weekday: local.getUTCDay(),
+    minuteOfDay: local.getUTCHours() * 60 + local.getUTCMinutes(),
+    date: local.toISOString().slice(0, 10),
   };
 }
 

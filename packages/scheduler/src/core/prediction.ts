@@ -1,7 +1,8 @@
 import { instantAtLocalMinute, localTime } from './local-time.js';
 import type { Millis, PoolPolicy, User } from './types.js';
 
-const WEEK_MS = 7 * 24 * 3600_000;
+const DAY_MS = 24 * 3600_000;
+const WEEK_MS = 7 * DAY_MS;
 
 /**
  * Predicted arrival today (epoch ms) from the same weekday in recent weeks: a weighted
@@ -16,6 +17,10 @@ export function predictArrival(user: User, policy: PoolPolicy, now: Millis): Mil
     if (at >= now) continue;
     const weeksAgo = Math.round((now - at) / WEEK_MS);
     if (weeksAgo < 1 || weeksAgo > policy.preStaging.historyWeeks) continue;
+    // Cheap pre-filter before the time-zone lookup: the same weekday is a whole number of
+    // weeks back, give or take the day (and a DST hour).
+    const offWeek = Math.abs(now - at - weeksAgo * WEEK_MS);
+    if (offWeek >= DAY_MS + 3600_000) continue;
     const lt = localTime(at, policy.timeZone);
     if (lt.weekday !== today.weekday) continue;
     samples.push({ minute: lt.minuteOfDay, weight: 1 / weeksAgo });

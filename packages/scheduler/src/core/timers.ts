@@ -3,7 +3,6 @@ import { hostUsableForDesktop, ownerExpectedSoon } from './capacity.js';
 import { bringDesktopTo, desktopOfUser, suspendDesktop } from './desktop.js';
 import { desktopFootprint, type PlanDraft } from './draft.js';
 import { isNight } from './local-time.js';
-import { predictArrival } from './prediction.js';
 import { wakeHost } from './power.js';
 import type { Pool } from './types.js';
 
@@ -47,7 +46,7 @@ export function onPreStageTick(draft: PlanDraft): void {
     if (!pool?.policy.preStaging.enabled || !host || host.presence === 'present') continue;
     const lt = draft.localTimeOfPool(pool.id);
     if (!lt || user.preStage?.localDate === lt.date) continue;
-    const predicted = predictArrival(user, pool.policy, draft.now);
+    const predicted = draft.predictedArrival(user, pool.policy);
     if (predicted === null || draft.now >= predicted || predicted - draft.now > pool.policy.preStaging.leadMs) continue;
     const vm = desktopOfUser(draft, user.id);
     if (!vm || (vm.state !== 'SUSPENDED' && vm.state !== 'STOPPED')) continue;

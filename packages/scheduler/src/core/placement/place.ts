@@ -113,7 +113,7 @@ export function placeBatch(draft: PlanDraft, settings: PlannerSettings): Placeme
     for (const c of candidates) {
       const host = hosts[c.host] as Host;
       const here = cp?.kind === 'local' && cp.hostId === host.id;
-      const s = scorePlacement(host.resources, subtractResources(c.free, need), jobOnHost.get(`${job.id}@${host.id}`) ?? 0, here, settings);
+      const s = scorePlacement(host.resources, c.free, need, jobOnHost.get(`${job.id}@${host.id}`) ?? 0, here, settings);
       if (s > bestScore) {
         bestScore = s;
         best = c;

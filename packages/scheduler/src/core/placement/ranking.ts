@@ -8,13 +8,14 @@ import type { Resources } from '../types.js';
  */
 export function scorePlacement(
   total: Resources,
-  freeAfter: Resources,
+  free: Resources,
+  need: Resources,
   sameJobTasksOnHost: number,
   checkpointIsHere: boolean,
   settings: PlannerSettings,
 ): number {
-  const cpuFree = total.cores > 0 ? freeAfter.cores / total.cores : 0;
-  const memFree = total.memoryMiB > 0 ? freeAfter.memoryMiB / total.memoryMiB : 0;
+  const cpuFree = total.cores > 0 ? (free.cores - need.cores) / total.cores : 0;
+  const memFree = total.memoryMiB > 0 ? (free.memoryMiB - need.memoryMiB) / total.memoryMiB : 0;
   const binpack = (20 - (10 ** cpuFree + 10 ** memFree)) / 18;
   return binpack - settings.spreadWeight * sameJobTasksOnHost + (checkpointIsHere ? settings.checkpointLocalityBonus : 0);
 }
