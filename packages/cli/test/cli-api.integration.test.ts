@@ -205,6 +205,20 @@ describe('deskpool CLI against a running API', { timeout: 180_000 }, () => {
     expect(await admin(['vm', 'delete', id])).toEqual({ deleted: id });
   });
 
+  it('updates and deletes a user, and a revoked token stops working', async () => {
+    const user = (await admin(['user', 'create', '--name', `bob-${suffix}`])) as { id: string };
+    expect(await admin(['user', 'update', user.id, '--display-name', 'Bob B.', '--role', 'submitter', '--if-version', '1'])).toMatchObject({ displayName: 'Bob B.', role: 'submitter', version: 2 });
+    const created = (await admin(['token', 'create', '--name', 'bob-ci', '--role', 'submitter', '--user', user.id])) as { id: string; token: string };
+    const listed = (await admin(['token', 'list', '--all'])) as { items: Array<Record<string, unknown>> };
+    expect(listed.items.find((t) => t.id === created.id)).toMatchObject({ name: 'bob-ci', revokedAt: null });
+    expect(listed.items.every((t) => !('token' in t))).toBe(true);
+    expect(await admin(['token', 'revoke', created.id])).toEqual({ revoked: created.id });
+    const revoked = await cli(['me'], { DESKPOOL_URL: baseUrl, DESKPOOL_TOKEN: created.token });
+    expect(revoked.code).toBe(1);
+    expect(revoked.stderr).toContain('(HTTP 401)');
+    expect(await admin(['user', 'delete', user.id])).toEqual({ deleted: user.id });
+  });
+
   it('submits a YAML job, lists, shows and cancels it', async () => {
     const file = join(home, 'job.yaml');
     writeFileSync(file, `name: render-${suffix}\ntaskCount: 2\ncommand: ["blender", "-b", "scene.blend"]\ncores: 2\n`);
