@@ -6,6 +6,7 @@ import { createPrisma } from '@deskpool/db';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { z } from 'zod';
+import { DEFAULT_AGENT_EVENT_STREAM } from './runtime/agent-bridge.js';
 import { DEFAULT_AGENT_CHANNEL_PREFIX } from './runtime/dispatch.js';
 import { DEFAULT_QUEUE_PREFIX } from './runtime/queues.js';
 import { createSchedulerRuntime } from './runtime/runtime.js';
@@ -25,6 +26,8 @@ export const workerEnvSchema = z.object({
   DESKPOOL_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
   DESKPOOL_QUEUE_PREFIX: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and -').default(DEFAULT_QUEUE_PREFIX),
   DESKPOOL_AGENT_CHANNEL_PREFIX: z.string().min(1).max(128).default(DEFAULT_AGENT_CHANNEL_PREFIX),
+  /** The agent gateway's event stream; "off" when something else publishes agent events. */
+  DESKPOOL_AGENT_EVENT_STREAM: z.string().min(1).max(256).default(DEFAULT_AGENT_EVENT_STREAM),
   /** "false" lets a process consume without (re)registering the repeatable timers. */
   DESKPOOL_SCHEDULE_TIMERS: z.enum(['true', 'false']).default('true'),
   DESKPOOL_HEARTBEAT_TIMEOUT_MS: positiveMs.default(DEFAULT_TIMER_SETTINGS.heartbeatTimeoutMs),
@@ -51,6 +54,8 @@ async function main(): Promise<void> {
   const prisma = createPrisma(env.DATABASE_URL);
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection problem; retrying'));
+  const bridgeRedis = env.DESKPOOL_AGENT_EVENT_STREAM === 'off' ? undefined : new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+  bridgeRedis?.on('error', (err) => log.warn({ err: err.message }, 'redis connection problem (agent events); retrying'));
   const intervalsMs = Object.fromEntries(ALL_TIMERS.map((t) => [t, (env as Record<string, unknown>)[timerEnvName(t)] as number])) as Record<RuntimeTimer, number>;
 
   const runtime = createSchedulerRuntime({
@@ -64,6 +69,7 @@ async function main(): Promise<void> {
     scheduleTimers: env.DESKPOOL_SCHEDULE_TIMERS === 'true',
     timers: { intervalsMs, heartbeatTimeoutMs: env.DESKPOOL_HEARTBEAT_TIMEOUT_MS, redispatchAfterMs: env.DESKPOOL_REDISPATCH_AFTER_MS },
     logger: log,
+    ...(bridgeRedis ? { agentBridge: { redis: bridgeRedis, stream: env.DESKPOOL_AGENT_EVENT_STREAM } } : {}),
   });
   log.info({ concurrency: env.DESKPOOL_WORKER_CONCURRENCY, queuePrefix: env.DESKPOOL_QUEUE_PREFIX }, 'scheduler worker started');
 
@@ -77,6 +83,7 @@ async function main(): Promise<void> {
       .close()
       .then(async () => {
         redis.disconnect();
+        bridgeRedis?.disconnect();
         await prisma.$disconnect();
         log.info('stopped');
         process.exit(0);

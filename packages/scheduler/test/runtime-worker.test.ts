@@ -61,6 +61,7 @@ describe('worker process', () => {
       DESKPOOL_QUEUE_PREFIX: s.queuePrefix,
       DESKPOOL_AGENT_CHANNEL_PREFIX: s.channelPrefix,
       DESKPOOL_SCHEDULE_TIMERS: 'false',
+      DESKPOOL_AGENT_EVENT_STREAM: `${s.tag}:agentgw:events`,
       LOG_LEVEL: 'info',
     });
     const connection = s.redis.duplicate();

@@ -15,3 +15,4 @@ export { SchedulerEvents, DeadLetters, QUEUE_NAMES, DEFAULT_QUEUE_PREFIX, EVENT_
 export { runTimer, checkHeartbeats, ALL_TIMERS, DEFAULT_TIMER_SETTINGS, type RuntimeTimer, type TimerSettings } from './timers.js';
 export { createSchedulerRuntime, type SchedulerRuntime, type SchedulerRuntimeOptions } from './runtime.js';
 export * as rowMapping from './mapping.js';
+export { AgentEventBridge, eventForFrame, DEFAULT_AGENT_EVENT_STREAM, BRIDGE_GROUP, type AgentBridgeOptions } from './agent-bridge.js';

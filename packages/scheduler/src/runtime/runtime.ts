@@ -3,6 +3,7 @@ import { recordAudit, type PrismaClient } from '@deskpool/db';
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { PlannerSettings } from '../core/settings.js';
+import { AgentEventBridge } from './agent-bridge.js';
 import { DEFAULT_AGENT_CHANNEL_PREFIX } from './dispatch.js';
 import { SchedulerEngine, silentLogger, systemClock, type Clock, type EngineOptions, type HandleOutcome, type Logger } from './engine.js';
 import { InvalidSchedulerEventError, parseRuntimeEvent } from './events.js';
@@ -29,6 +30,8 @@ export interface SchedulerRuntimeOptions {
   stalledIntervalMs?: number;
   logger?: Logger;
   afterCommit?: EngineOptions['afterCommit'];
+  /** Forward the agent gateway's event stream into the events queue (a connection of its own). */
+  agentBridge?: { redis: Redis; stream?: string };
 }
 
 export interface SchedulerRuntime {
@@ -37,6 +40,7 @@ export interface SchedulerRuntime {
   deadLetters: DeadLetters;
   eventsWorker: Worker;
   timersWorker: Worker;
+  bridge: AgentEventBridge | undefined;
   /** Runs one timer now (what its repeatable job does). */
   runTimer(timer: RuntimeTimer): Promise<number>;
   /** Stops taking jobs and waits for the ones in progress to finish. */
@@ -135,18 +139,32 @@ export function createSchedulerRuntime(options: SchedulerRuntimeOptions): Schedu
     ).catch((err: unknown) => log.error({ err }, 'could not register timers'));
   }
 
+  const bridge = options.agentBridge
+    ? new AgentEventBridge({
+        prisma: options.prisma,
+        redis: options.agentBridge.redis,
+        events,
+        logger: log,
+        ...(options.agentBridge.stream ? { stream: options.agentBridge.stream } : {}),
+      })
+    : undefined;
+  bridge?.start().catch((err: unknown) => log.error({ err }, 'could not start the agent event bridge'));
+
   return {
     engine,
     events,
     deadLetters,
     eventsWorker,
     timersWorker,
+    bridge,
     runTimer: async (timer) => (await runTimer(timer, timerDeps)).count,
     async close() {
+      await bridge?.stop();
       await Promise.all([eventsWorker.close(), timersWorker.close()]);
       await Promise.all([events.close(), deadLetters.close(), timersQueue?.close()]);
     },
     async kill() {
+      await bridge?.stop();
       await Promise.all([eventsWorker.close(true), timersWorker.close(true)]);
       await Promise.all([events.close(), deadLetters.close(), timersQueue?.close()]);
     },
