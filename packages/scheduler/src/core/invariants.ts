@@ -58,10 +58,8 @@ export function checkInvariants(s: Snapshot): InvariantViolation[] {
 
   for (const [hostId, u] of used) {
     const host = s.hosts[hostId];
-    if (!host) {
-      out.push({ invariant: 'host.exists', subject: hostId, detail: 'work assigned to an unknown host' });
-      continue;
-    }
+    // A snapshot scoped to some pools may show a task running on a PC outside them.
+    if (!host) continue;
     const r = host.resources;
     if (u.cores > r.cores || u.memoryMiB > r.memoryMiB || u.diskGiB > r.diskGiB || u.gpus > r.gpus) {
       out.push({ invariant: 'host.notOvercommitted', subject: hostId, detail: `uses ${JSON.stringify(u)} of ${JSON.stringify(r)}` });
