@@ -10,6 +10,8 @@ export interface SchedulerNotifier {
   publishJobSubmitted(p: { jobId: string }): Promise<void>;
   publishJobCancelled(p: { jobId: string }): Promise<void>;
   publishPin(p: { vmId: string; pinned: boolean; requestId: string }): Promise<void>;
+  /** An admin confirmed the host is powered off. */
+  publishHostFenced(p: { hostId: string; requestId: string }): Promise<void>;
 }
 
 /** Publishes after commit; never fails the request that made the change. */

@@ -2,7 +2,7 @@
 // notifier that fails does not fail the request, because the database already holds the change.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SchedulerNotifier } from '../src/notifier.js';
-import { startHarness, type Harness } from './helpers.js';
+import { errorOf, MISSING_ID, startHarness, type Harness } from './helpers.js';
 
 class RecordingNotifier implements SchedulerNotifier {
   readonly events: unknown[] = [];
@@ -20,14 +20,19 @@ class RecordingNotifier implements SchedulerNotifier {
   publishPin(p: { vmId: string; pinned: boolean; requestId: string }) {
     return this.record({ type: 'pin', ...p });
   }
+  publishHostFenced(p: { hostId: string; requestId: string }) {
+    return this.record({ type: 'hostFenced', ...p });
+  }
 }
 
 const notifier = new RecordingNotifier();
 let h: Harness;
 let vmId: string;
+let poolId: string;
 beforeAll(async () => {
   h = await startHarness({ scheduler: notifier });
   const pool = await h.db.prisma.pool.create({ data: { name: 'p', timeZone: 'UTC' } });
+  poolId = pool.id;
   vmId = (await h.db.prisma.desktopVm.create({ data: { name: 'dpt-n', ownerUserId: h.users.alice, poolId: pool.id, vcpus: 1, memoryMiB: 512, maxVcpus: 1, maxMemoryMiB: 512, diskLocation: '/x' } })).id;
 });
 afterAll(async () => {
@@ -63,6 +68,38 @@ describe('scheduler notifications', () => {
       const res = await h.call(h.tokens.submitter, { method: 'POST', url: '/api/v1/jobs', payload: { name: 'kept', command: ['true'] } });
       expect(res.statusCode).toBe(201);
       expect(await h.db.prisma.batchJob.findUnique({ where: { id: (res.json() as { id: string }).id } })).not.toBeNull();
+    } finally {
+      notifier.failing = false;
+    }
+  });
+});
+
+describe('fence confirmation', () => {
+  it('hands an admin\'s "this PC is off" to the scheduler, audited, only for offline hosts', async () => {
+    notifier.events.length = 0;
+    const online = await h.db.prisma.host.create({ data: { name: 'pc-on', poolId, onlineState: 'online' } });
+    const refused = await h.call(h.tokens.admin, { method: 'POST', url: `/api/v1/hosts/${online.id}/fence` });
+    expect(refused.statusCode).toBe(409);
+    expect(errorOf(refused).code).toBe('CONFLICT');
+
+    const off = await h.db.prisma.host.create({ data: { name: 'pc-off', poolId, onlineState: 'offline' } });
+    const res = await h.call(h.tokens.admin, { method: 'POST', url: `/api/v1/hosts/${off.id}/fence` });
+    expect(res.statusCode).toBe(202);
+    const event = await h.db.prisma.auditEvent.findFirstOrThrow({ where: { entityId: off.id, action: 'fence-confirmed' } });
+    expect(notifier.events).toEqual([{ type: 'hostFenced', hostId: off.id, requestId: `audit${event.id}` }]);
+
+    expect((await h.call(h.tokens.admin, { method: 'POST', url: `/api/v1/hosts/${MISSING_ID}/fence` })).statusCode).toBe(404);
+    expect((await h.call(h.tokens.user, { method: 'POST', url: `/api/v1/hosts/${off.id}/fence` })).statusCode).toBe(403);
+    expect((await h.call(h.tokens.submitter, { method: 'POST', url: `/api/v1/hosts/${off.id}/fence` })).statusCode).toBe(403);
+  });
+
+  it('answers 503 when the scheduler cannot be told, so the admin retries', async () => {
+    const off = await h.db.prisma.host.create({ data: { name: 'pc-off-2', poolId } });
+    notifier.failing = true;
+    try {
+      const res = await h.call(h.tokens.admin, { method: 'POST', url: `/api/v1/hosts/${off.id}/fence` });
+      expect(res.statusCode).toBe(503);
+      expect(errorOf(res).code).toBe('SERVICE_UNAVAILABLE');
     } finally {
       notifier.failing = false;
     }

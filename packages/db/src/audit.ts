@@ -21,8 +21,8 @@ export type AuditWriter = Pick<PrismaClient, 'auditEvent'> | Prisma.TransactionC
  * Appends one audit event. Call it with the transaction that makes the change, so the change
  * and its audit record commit or roll back together.
  */
-export async function recordAudit(tx: AuditWriter, input: AuditInput): Promise<void> {
-  await tx.auditEvent.create({
+export async function recordAudit(tx: AuditWriter, input: AuditInput): Promise<bigint> {
+  const { id } = await tx.auditEvent.create({
     data: {
       entityType: input.entityType,
       entityId: input.entityId,
@@ -32,7 +32,9 @@ export async function recordAudit(tx: AuditWriter, input: AuditInput): Promise<v
       before: toJsonValue(input.before),
       after: toJsonValue(input.after),
     },
+    select: { id: true },
   });
+  return id;
 }
 
 /** Plain JSON for a JSONB column: Dates become ISO strings, BigInts decimal strings. */

@@ -2,14 +2,14 @@ import { recordAudit, type Prisma } from '@deskpool/db';
 import { hostSchema, LIVE_TASK_STATES, idParamsSchema, listHostsQuerySchema, pageSchema, updateHostSchema } from '@deskpool/protocol';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { allow, apiCause, principalOf, type Principal } from '../auth.js';
-import { inUse, invalidField, notFound, versionConflict } from '../errors.js';
+import { ApiError, inUse, invalidField, notFound, versionConflict } from '../errors.js';
 import { lockRow } from '../locks.js';
 import { afterCreatedAt, createdAtOrder, decodeCreatedAtCursor, encodeCreatedAtCursor, toPage } from '../pagination.js';
 import { presentHost } from '../presenters.js';
 import { bearer, deletedResponses, errorResponses, type RouteDeps } from '../route-deps.js';
 
 
-export const hostRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma }) => {
+export const hostRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma, scheduler }) => {
   app.addHook('onRequest', allow('admin'));
   const tags = ['hosts'];
 
@@ -104,4 +104,29 @@ export const hostRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma
 
   app.post('/:id/drain', { schema: { tags, security: bearer, params: idParamsSchema, response: { 200: hostSchema, ...errorResponses } } }, setDrained(true));
   app.post('/:id/undrain', { schema: { tags, security: bearer, params: idParamsSchema, response: { 200: hostSchema, ...errorResponses } } }, setDrained(false));
+
+  // An admin's word that a silent PC is really powered off: desktops LOST there cannot be running
+  // there, so the scheduler may restart them elsewhere. Only the scheduler acts on it, so if it
+  // cannot be told, the request fails (503) rather than pretend.
+  app.post('/:id/fence', { schema: { tags, security: bearer, params: idParamsSchema, response: { 202: hostSchema, ...errorResponses } } }, async (request, reply) => {
+    const p = principalOf(request);
+    const { id } = request.params;
+    if (!scheduler) throw new ApiError(503, 'SERVICE_UNAVAILABLE', 'no scheduler is configured to act on a fence confirmation');
+    const { host, eventId } = await prisma.$transaction(async (tx) => {
+      if (!(await lockRow(tx, 'hosts', id))) throw notFound('host', id);
+      const host = await tx.host.findUniqueOrThrow({ where: { id } });
+      if (host.onlineState === 'online') {
+        throw new ApiError(409, 'CONFLICT', `host ${host.name} is online; fence only a PC you have confirmed is powered off`);
+      }
+      const eventId = await recordAudit(tx, { entityType: 'host', entityId: id, action: 'fence-confirmed', actor: p.actor, cause: apiCause(request), before: host });
+      return { host, eventId };
+    });
+    try {
+      await scheduler.publishHostFenced({ hostId: id, requestId: `audit${eventId}` });
+    } catch (err) {
+      request.log.error({ err }, 'could not hand the fence confirmation to the scheduler');
+      throw new ApiError(503, 'SERVICE_UNAVAILABLE', 'the confirmation could not be handed to the scheduler; retry');
+    }
+    return reply.status(202).send(presentHost(host));
+  });
 };
