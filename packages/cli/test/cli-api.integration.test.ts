@@ -74,7 +74,9 @@ beforeAll(async () => {
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
   api = spawn(process.execPath, [apiMain], {
-    env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.url, REDIS_URL: process.env.DESKPOOL_TEST_REDIS_URL ?? 'redis://localhost:6379', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DESKPOOL_BOOTSTRAP_ADMIN_TOKEN: adminToken },
+    // Own queue/channel prefixes (the scheduler's variable names), so hints this API publishes
+    // never reach another test's worker on the shared Redis.
+    env: { PATH: process.env.PATH ?? '', DESKPOOL_QUEUE_PREFIX: `dpt-cli-${suffix}`, DESKPOOL_AGENT_CHANNEL_PREFIX: `dpt-cli-${suffix}:agent:`, DATABASE_URL: db.url, REDIS_URL: process.env.DESKPOOL_TEST_REDIS_URL ?? 'redis://localhost:6379', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DESKPOOL_BOOTSTRAP_ADMIN_TOKEN: adminToken },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   api.stdout!.on('data', (d: Buffer) => (apiOutput += d.toString()));
