@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidClockError, localTime } from '../src/core/index.js';
+import { localWeekdayMinute } from '../src/core/local-time.js';
 
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 
@@ -14,7 +15,9 @@ describe('local time in a pool time zone (cached offsets)', () => {
   it('agrees with Intl across a whole year, DST switches and half-hour zones included', () => {
     for (const tz of ['Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kathmandu']) {
       for (let t = Date.UTC(2026, 0, 1); t < Date.UTC(2027, 0, 1); t += 97 * 60_000 + 7_000) {
-        expect({ tz, t, ...localTime(t, tz) }).toEqual({ tz, t, ...viaIntl(t, tz) });
+        const intl = viaIntl(t, tz);
+        expect({ tz, t, ...localTime(t, tz) }).toEqual({ tz, t, ...intl });
+        expect({ tz, t, ...localWeekdayMinute(t, tz) }).toEqual({ tz, t, weekday: intl.weekday, minuteOfDay: intl.minuteOfDay });
       }
     }
   });

@@ -1,6 +1,6 @@
 import type { PlanDraft } from './draft.js';
 import { isOfficeTime } from './local-time.js';
-import { fits, minResources, scaleCompute, subtractResources } from './resources.js';
+import { fits, minResources, NO_RESOURCES, scaleCompute, subtractResources } from './resources.js';
 import type { Host, Pool, Resources } from './types.js';
 
 /**
@@ -15,6 +15,7 @@ export function desktopRoom(draft: PlanDraft, host: Host): Resources {
 /** Room for new batch work on `host`, including the owner-present share limit. */
 export function batchRoom(draft: PlanDraft, host: Host, pool: Pool): Resources {
   const load = draft.loadOf(host.id);
+  if (host.presence !== 'present' && load.desktops === NO_RESOURCES && load.batchActive === NO_RESOURCES && load.batchYielding === NO_RESOURCES) return host.resources;
   const batchHeld = { ...load.batchActive };
   batchHeld.cores += load.batchYielding.cores;
   batchHeld.memoryMiB += load.batchYielding.memoryMiB;

@@ -32,6 +32,8 @@ export interface HostLoad {
 }
 
 /** Desktop states that hold cores and memory on `hostId` (and `sourceHostId` while migrating). */
+const EMPTY_LOAD: HostLoad = Object.freeze({ desktops: NO_RESOURCES, batchActive: NO_RESOURCES, batchYielding: NO_RESOURCES });
+
 export const DESKTOP_HOLDING_STATES: ReadonlySet<DesktopVm['state']> = new Set(['RUNNING', 'SUSPENDING', 'RESTORING', 'MIGRATING', 'LOST']);
 export const TASK_ACTIVE_STATES: ReadonlySet<BatchTask['state']> = new Set(['RUNNING']);
 export const TASK_YIELDING_STATES: ReadonlySet<BatchTask['state']> = new Set(['CHECKPOINTING', 'STOPPING']);
@@ -163,6 +165,10 @@ export class PlanDraft {
   }
 
   loadOf(hostId: string): HostLoad {
+    this.vmsByHost ??= this.buildVmIndex();
+    this.tasksByHost ??= this.buildTaskIndex();
+    // Most PCs of a big fleet carry nothing yet: no arrays, no sums.
+    if (!this.vmsByHost.get(hostId)?.size && !this.tasksByHost.get(hostId)?.size) return EMPTY_LOAD;
     let desktops = NO_RESOURCES;
     let batchActive = NO_RESOURCES;
     let batchYielding = NO_RESOURCES;

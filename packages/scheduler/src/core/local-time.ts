@@ -73,6 +73,15 @@ export function localTime(at: Millis, timeZone: string): LocalTime {
   };
 }
 
+/** Just the weekday and minute of day: no date string, for hot loops over arrival times. */
+export function localWeekdayMinute(at: Millis, timeZone: string): { weekday: number; minuteOfDay: number } {
+  const local = at + offsetAt(at, timeZone);
+  const dayIndex = Math.floor(local / 86_400_000);
+  const minuteOfDay = Math.floor((local - dayIndex * 86_400_000) / 60_000);
+  // 1970-01-01 was a Thursday (weekday 4).
+  return { weekday: (((dayIndex + 4) % 7) + 7) % 7, minuteOfDay };
+}
+
 export function parseClock(hhmm: string): number {
   const m = /^(\d{2}):(\d{2})$/.exec(hhmm);
   if (!m || Number(m[1]) > 23 || Number(m[2]) > 59) throw new InvalidClockError(`Bad clock time "${hhmm}"`);

@@ -1,4 +1,4 @@
-import { instantAtLocalMinute, localTime } from './local-time.js';
+import { instantAtLocalMinute, localTime, localWeekdayMinute } from './local-time.js';
 import type { Millis, PoolPolicy, User } from './types.js';
 
 const DAY_MS = 24 * 3600_000;
@@ -11,7 +11,7 @@ const WEEK_MS = 7 * DAY_MS;
  */
 export function predictArrival(user: User, policy: PoolPolicy, now: Millis): Millis | null {
   if (user.arrivals.length === 0) return null;
-  const today = localTime(now, policy.timeZone);
+  const today = localWeekdayMinute(now, policy.timeZone);
   const samples: { minute: number; weight: number }[] = [];
   for (const at of user.arrivals) {
     if (at >= now) continue;
@@ -21,7 +21,7 @@ export function predictArrival(user: User, policy: PoolPolicy, now: Millis): Mil
     // weeks back, give or take the day (and a DST hour).
     const offWeek = Math.abs(now - at - weeksAgo * WEEK_MS);
     if (offWeek >= DAY_MS + 3600_000) continue;
-    const lt = localTime(at, policy.timeZone);
+    const lt = localWeekdayMinute(at, policy.timeZone);
     if (lt.weekday !== today.weekday) continue;
     samples.push({ minute: lt.minuteOfDay, weight: 1 / weeksAgo });
   }
