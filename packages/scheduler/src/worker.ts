@@ -6,7 +6,6 @@ import { createPrisma } from '@deskpool/db';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { z } from 'zod';
-import { DEFAULT_AGENT_EVENT_STREAM } from './runtime/agent-bridge.js';
 import { DEFAULT_AGENT_CHANNEL_PREFIX } from './runtime/dispatch.js';
 import { DEFAULT_QUEUE_PREFIX } from './runtime/queues.js';
 import { createSchedulerRuntime } from './runtime/runtime.js';
@@ -26,8 +25,12 @@ export const workerEnvSchema = z.object({
   DESKPOOL_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
   DESKPOOL_QUEUE_PREFIX: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and -').default(DEFAULT_QUEUE_PREFIX),
   DESKPOOL_AGENT_CHANNEL_PREFIX: z.string().min(1).max(128).default(DEFAULT_AGENT_CHANNEL_PREFIX),
-  /** The agent gateway's event stream; "off" when something else publishes agent events. */
-  DESKPOOL_AGENT_EVENT_STREAM: z.string().min(1).max(256).default(DEFAULT_AGENT_EVENT_STREAM),
+  /**
+   * Read agent events from the gateway's Redis stream (e.g. `deskpool:agentgw:events`) when the
+   * gateway is not given a SchedulerEvents publisher. Off by default: deskpool-api publishes
+   * directly; both at once is harmless (same event ids) but doubles the work.
+   */
+  DESKPOOL_AGENT_EVENT_STREAM: z.string().min(1).max(256).default('off'),
   /** "false" lets a process consume without (re)registering the repeatable timers. */
   DESKPOOL_SCHEDULE_TIMERS: z.enum(['true', 'false']).default('true'),
   DESKPOOL_HEARTBEAT_TIMEOUT_MS: positiveMs.default(DEFAULT_TIMER_SETTINGS.heartbeatTimeoutMs),
