@@ -19,6 +19,7 @@ export interface EvdevOptions {
 export class EvdevSource implements PresenceInput {
   readonly kind = 'evdev' as const;
   private readonly open = new Map<string, { handle: fs.FileHandle; device: InputDevice }>();
+  private readonly opening = new Set<string>();
   private watcher: FSWatcher | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -42,7 +43,7 @@ export class EvdevSource implements PresenceInput {
 
   async start(sink: PresenceSink): Promise<void> {
     await this.rescan(sink);
-    if (this.open.size === 0) sink.warn(`no keyboard, mouse or touch device found in ${this.procDevicesPath}; waiting for one to be plugged in`);
+    if (this.open.size + this.opening.size === 0) sink.warn(`no keyboard, mouse or touch device found in ${this.procDevicesPath}; waiting for one to be plugged in`);
     try {
       this.watcher = watch(this.devInputDir, () => void this.rescan(sink));
     } catch {
@@ -62,18 +63,30 @@ export class EvdevSource implements PresenceInput {
       return;
     }
     for (const device of activityDevices(parseInputDevices(text))) {
-      if (this.open.has(device.eventNode)) continue;
-      const nodePath = path.join(this.devInputDir, device.eventNode);
-      let handle: fs.FileHandle;
-      try {
-        handle = await fs.open(nodePath, 'r');
-      } catch (err) {
-        sink.warn(`cannot open ${nodePath} (${device.name}): ${(err as Error).message}; the agent needs read access to input devices`);
-        continue;
-      }
-      this.open.set(device.eventNode, { handle, device });
-      void this.readLoop(device, handle, sink);
+      if (this.open.has(device.eventNode) || this.opening.has(device.eventNode)) continue;
+      void this.openDevice(device, sink);
     }
+  }
+
+  /** Not awaited by rescan: one slow device node must not hold up the others. */
+  private async openDevice(device: InputDevice, sink: PresenceSink): Promise<void> {
+    const nodePath = path.join(this.devInputDir, device.eventNode);
+    this.opening.add(device.eventNode);
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(nodePath, 'r');
+    } catch (err) {
+      sink.warn(`cannot open ${nodePath} (${device.name}): ${(err as Error).message}; the agent needs read access to input devices`);
+      return;
+    } finally {
+      this.opening.delete(device.eventNode);
+    }
+    if (this.stopped) {
+      await handle.close().catch(() => undefined);
+      return;
+    }
+    this.open.set(device.eventNode, { handle, device });
+    void this.readLoop(device, handle, sink);
   }
 
   /**
