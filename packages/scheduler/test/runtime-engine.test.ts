@@ -59,6 +59,20 @@ describe('idle desktops at night', () => {
     }
   });
 
+  it('an idle report, then the idle check past the threshold, suspends the desktop', async () => {
+    const office = await createOffice(s.prisma, { now: NIGHT, presence: 'present' });
+    const start = new SchedulerEngine({ prisma: s.prisma, redis: s.redis, clock: new ManualClock(NIGHT), channelPrefix: s.channelPrefix });
+    expect(await start.handle({ type: 'presence', id: 'presence.idle.j.1', hostId: office.hostId, presence: 'idle' })).toMatchObject({ status: 'committed', operations: 0 });
+    const host = await s.prisma.host.findUniqueOrThrow({ where: { id: office.hostId } });
+    expect(host).toMatchObject({ presenceState: 'idle', presenceSince: new Date(NIGHT) });
+
+    const early = new SchedulerEngine({ prisma: s.prisma, redis: s.redis, clock: new ManualClock(NIGHT + 10 * 60_000), channelPrefix: s.channelPrefix });
+    expect(await early.handle({ type: 'tick', id: 'tick.idleCheck.j.1', timer: 'idleCheck', poolId: office.poolId })).toMatchObject({ operations: 0 });
+    const late = new SchedulerEngine({ prisma: s.prisma, redis: s.redis, clock: new ManualClock(NIGHT + 16 * 60_000), channelPrefix: s.channelPrefix });
+    expect(await late.handle({ type: 'tick', id: 'tick.idleCheck.j.2', timer: 'idleCheck', poolId: office.poolId })).toMatchObject({ operations: 1 });
+    expect((await s.prisma.desktopVm.findUniqueOrThrow({ where: { id: office.vmId } })).state).toBe('SUSPENDING');
+  });
+
   it('leaves a desktop idle for less than the threshold running', async () => {
     const office = await createOffice(s.prisma, { now: NIGHT, idleSince: NIGHT - 5 * 60_000 });
     const outcome = await engine().handle({ type: 'tick', id: 'tick.idleCheck.b.1', timer: 'idleCheck', poolId: office.poolId });
