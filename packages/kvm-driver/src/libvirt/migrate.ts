@@ -135,7 +135,8 @@ export async function migrateLive(virsh: Virsh, name: string, target: MigrationT
     while (!finished) {
       await sleep(POLL_MS);
       if (finished) break;
-      const r = await virsh.raw(['domjobinfo', '--rawstats', name], { timeoutMs: 10_000 }).catch(() => undefined);
+      // Short timeout: a query stuck behind a busy daemon must not silence progress for the whole job.
+      const r = await virsh.raw(['domjobinfo', '--rawstats', name], { timeoutMs: 5_000 }).catch(() => undefined);
       if (!r || r.code !== 0 || finished) continue;
       const stats = parseMigrationJob(r.stdout);
       if (!stats.active) continue;
