@@ -8,6 +8,7 @@ import { Outbox } from './channel/outbox.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { CommandExecutor, type HostPower } from './commands/executor.js';
 import { CommandJournal } from './commands/journal.js';
+import { sftpStateMover } from './commands/state-mover.js';
 import { DEFAULT_IDLE_THRESHOLD_SECONDS, channelUrlOf, socketPathOf, type AgentConfig, type PresenceSourceConfig } from './config.js';
 import type { CredentialFile } from './credential.js';
 import { AGENT_VERSION, collectInventory } from './inventory.js';
@@ -136,6 +137,8 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       log,
     },
     deps.power,
+    30_000,
+    config.stateMover ? sftpStateMover(config.stateMover) : undefined,
   );
 
   let lastPresenceSource: PresenceSource = config.presenceSources[0]?.kind ?? 'evdev';

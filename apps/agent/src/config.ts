@@ -39,6 +39,18 @@ export const agentConfigSchema = z
     /** How often to re-read inventory and domain states and report changes. */
     inventoryIntervalSeconds: z.number().positive().default(300),
     domainPollSeconds: z.number().positive().default(15),
+    /** SSH identity for move-state (saved VM state sent to another PC over SFTP). */
+    stateMover: z
+      .object({
+        username: z.string().min(1).default('root'),
+        port: z.number().int().min(1).max(65535).default(22),
+        privateKeyPath: z.string().regex(/^\//, 'must be an absolute path'),
+        knownHostsPath: z.string().regex(/^\//, 'must be an absolute path').optional(),
+        /** Lab machines only: accept any host key. */
+        insecureSkipHostKeyCheck: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
@@ -67,6 +79,7 @@ const ENV_KEYS: Record<string, { key: keyof AgentConfig; json?: boolean; number?
   DESKPOOL_AGENT_RECONNECT_INITIAL_MS: { key: 'reconnectInitialMs', number: true },
   DESKPOOL_AGENT_RECONNECT_MAX_MS: { key: 'reconnectMaxMs', number: true },
   DESKPOOL_AGENT_DOMAIN_POLL_SECONDS: { key: 'domainPollSeconds', number: true },
+  DESKPOOL_AGENT_STATE_MOVER: { key: 'stateMover', json: true },
 };
 
 export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {

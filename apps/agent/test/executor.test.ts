@@ -129,12 +129,12 @@ describe('command executor', () => {
     expect(results.at(-1)).toMatchObject({ idempotencyKey: 'op-susp-crash', outcome: 'succeeded', replayed: true });
   });
 
-  it('hot-plugs vCPUs and says plainly that move-state is not in this build', async () => {
+  it('hot-plugs vCPUs and says plainly that move-state needs an SSH identity', async () => {
     await executor.handle(cmd('op-start-001', 'start', 1, { spec: spec('dpt-exec') }));
     await executor.handle(cmd('op-hot-001', 'hotplug', 1, { vcpus: 2 }));
     expect(results.at(-1)).toMatchObject({ outcome: 'succeeded' });
     expect((await driver.stats('dpt-exec')).vcpus).toBe(2);
     await executor.handle(cmd('op-move-001', 'move-state', 1, { path: '/var/lib/x.save', targetHost: 'pc2', targetPath: '/var/lib/x.save' }));
-    expect(results.at(-1)).toMatchObject({ outcome: 'failed', error: { code: 'NOT_SUPPORTED' } });
+    expect(results.at(-1)).toMatchObject({ outcome: 'failed', error: { code: 'NOT_CONFIGURED' } });
   });
 });

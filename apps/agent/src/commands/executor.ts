@@ -6,6 +6,7 @@ import { DomainSpecSchema, isHypervisorError, type DomainState, type HypervisorD
 import type { Clock } from '../clock.js';
 import { decideCommand, reconcileInterrupted } from './decide.js';
 import type { CommandJournal, JournalBegin, JournalEnd } from './journal.js';
+import type { StateMover } from './state-mover.js';
 
 export interface OpReport {
   idempotencyKey: string;
@@ -52,6 +53,7 @@ export class CommandExecutor {
     private readonly events: ExecutorEvents,
     private readonly power: HostPower = systemctlPower,
     private readonly reconcileSettleMs = 30_000,
+    private readonly moveState?: StateMover,
   ) {}
 
   /** Settles once the command is answered (result, replay or refusal). */
@@ -141,7 +143,8 @@ export class CommandExecutor {
       case 'save-state':
         return { ...(await d.saveToFile(command.target.domainName, command.params.path, opts)) };
       case 'move-state':
-        throw new CommandFailure('NOT_SUPPORTED', 'move-state needs the SFTP state mover, which this agent build does not include; move the file with the kvm-driver remote mover from the control plane');
+        if (!this.moveState) throw new CommandFailure('NOT_CONFIGURED', 'move-state needs an SSH identity: set stateMover (privateKeyPath, username) in the agent config');
+        return this.moveState(command.params, onProgress);
       case 'run-batch': {
         if (command.params.spec) await d.define(parseSpec(command.params.spec, command.target.domainName), opts);
         return { ...(await d.start(command.target.domainName, opts)), taskId: command.params.taskId };
