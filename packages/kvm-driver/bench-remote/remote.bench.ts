@@ -1,0 +1,221 @@
+// Remote benches (`npx tsx packages/kvm-driver/bench-remote/remote.bench.ts`, root, libvirt):
+//   kvm.save_move_restore_ms.512MiB  save to file on one host, SFTP it to the other, restore there
+//   kvm.live_migrate_ms.512MiB       live migration between the two hosts
+// between this machine (A) and a second libvirt host on it (scripts/testhost.sh). Each round
+// runs the driver path and the raw path (virsh + OpenSSH scp, no checksums) back to back on the
+// same 512 MiB guest, alternating direction A->B / B->A, so driver overhead is a difference of
+// medians from the same run. Merges its figures into bench/results/kvm.json (read-modify-write:
+// the local kvm bench writes other kvm.* figures there).
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { counterValues, ensureGuestImage, guestDomainSpec, readSerialLog, waitForSerial } from '../src/guest.js';
+import { LibvirtDriver } from '../src/libvirt/driver.js';
+import { LocalFiles, SftpFiles, type HostFiles } from '../src/remote/host-files.js';
+import { moveStateFile } from '../src/remote/sftp-move.js';
+import { SshConnection } from '../src/remote/ssh-connection.js';
+import { SshCommandRunner } from '../src/remote/ssh-runner.js';
+import type { MigrationTarget } from '../src/driver.js';
+
+const execFileP = promisify(execFile);
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const resultsFile = join(repo, 'bench/results/kvm.json');
+const HOST = process.env.DESKPOOL_BENCH_TESTHOST ?? 'dpbench';
+const HOST_ADDR = process.env.DESKPOOL_BENCH_TESTHOST_ADDR ?? '10.77.9.2';
+const ROUNDS = Number(process.env.DESKPOOL_BENCH_ROUNDS ?? 3);
+const MEMORY_MIB = 512;
+const TOUCH_MIB = 400;
+/** Same path on both hosts, different files: each host has its own /var/lib/libvirt. */
+const STATE_DIR = '/var/lib/libvirt/images';
+
+interface Figure {
+  value: number | null;
+  unit: string;
+  target?: string | null;
+  method?: string;
+  baseline?: { name: string; value: number | null };
+  why?: string;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
+};
+const round = (x: number): number => Math.round(x * 10) / 10;
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+async function run(cmd: string, args: string[]): Promise<string> {
+  try {
+    return (await execFileP(cmd, args, { maxBuffer: 16 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C' } })).stdout;
+  } catch (e) {
+    const err = e as Error & { stderr?: string };
+    throw new Error(`${cmd} ${args.slice(0, 6).join(' ')} failed: ${err.stderr?.trim() || err.message}`);
+  }
+}
+
+interface Side {
+  label: string;
+  driver: LibvirtDriver;
+  files: HostFiles;
+  /** virsh -c URI for this host, as seen from here. */
+  uri: string;
+  /** Where scp finds a file of this host ("" = local path). */
+  scpPrefix: string;
+  migrateTo: MigrationTarget;
+}
+
+async function main(): Promise<void> {
+  const figures: Record<string, Figure> = {};
+  const image = await ensureGuestImage();
+  const up = await run('bash', [join(repo, 'scripts/testhost.sh'), 'up', HOST, HOST_ADDR]);
+  const kv = new Map(up.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const));
+  const addr = kv.get('addr') ?? HOST_ADDR;
+  const rootAddr = kv.get('root_addr') ?? '';
+  const key = kv.get('ssh_key') ?? '';
+  const knownHosts = kv.get('known_hosts') ?? '';
+  const libvirtUri = kv.get('libvirt_uri') ?? `qemu+tcp://${addr}/system`;
+
+  const conn = new SshConnection({ host: addr, privateKeyPath: key, knownHostsPath: knownHosts });
+  const ssh = new SshCommandRunner(conn);
+  const A: Side = { label: 'A', driver: new LibvirtDriver(), files: new LocalFiles(), uri: 'qemu:///system', scpPrefix: '', migrateTo: { uri: 'qemu:///system', migrateUri: `tcp://${rootAddr}` } };
+  const B: Side = { label: 'B', driver: new LibvirtDriver({ runner: ssh, uri: 'qemu:///system' }), files: new SftpFiles(conn), uri: libvirtUri, scpPrefix: `root@${addr}:`, migrateTo: { uri: libvirtUri, migrateUri: `tcp://${addr}` } };
+  const scpOpts = ['-q', '-i', key, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes'];
+  // The B driver over SSH drives migrations from B's side with B's own view of A, which it
+  // cannot reach by qemu:///system; migrations are driven from here instead (both daemons reachable).
+  const migrator = { A: new LibvirtDriver(), B: new LibvirtDriver({ uri: libvirtUri }) };
+
+  const dir = await mkdtemp(join(tmpdir(), 'dpt-bench-remote-'));
+  const name = `dpt-benchr-${randomBytes(3).toString('hex')}`;
+  const serial = join(dir, `${name}.log`);
+  const alive = async (): Promise<void> => {
+    const last = Math.max(0, ...counterValues(await readSerialLog(serial)));
+    await waitForSerial(serial, (l) => Math.max(0, ...counterValues(l)) > last, { timeoutMs: 120_000, intervalMs: 100 });
+  };
+
+  let where: Side = A;
+  try {
+    await A.driver.define(guestDomainSpec({ name, serialLogPath: serial, image, memoryMiB: MEMORY_MIB, task: { mode: 'counter', touchMiB: TOUCH_MIB } }));
+    await A.driver.start(name);
+    await waitForSerial(serial, /COUNT 2\r?$/m, { timeoutMs: 180_000 });
+
+    // --- save, move, restore ---------------------------------------------------------
+    const smr = { driver: [] as number[], raw: [] as number[], bytes: 0 };
+    try {
+      for (let i = 0; i < ROUNDS; i++) {
+        for (const mode of ['driver', 'raw'] as const) {
+          const from = where;
+          const to = from === A ? B : A;
+          const file = `${STATE_DIR}/${name}-${i}-${mode}.save`;
+          const ms = await timed(async () => {
+            if (mode === 'driver') {
+              const saved = await from.driver.saveToFile(name, file);
+              smr.bytes = saved.bytes;
+              await moveStateFile({ files: from.files, path: file }, { files: to.files, path: file });
+              await to.driver.restoreFromFile(file);
+            } else {
+              await run('virsh', ['-q', '-c', from.uri, 'save', name, file]);
+              await run('scp', [...scpOpts, `${from.scpPrefix}${file}`, `${to.scpPrefix}${file}`]);
+              await run('virsh', ['-q', '-c', to.uri, 'restore', file]);
+            }
+          });
+          smr[mode].push(ms);
+          await alive();
+          // The restore is confirmed (the guest counts on), so both copies may go.
+          await from.files.remove(file);
+          await to.files.remove(file);
+          // save/restore leaves the definition on the source; the guest now lives on `to`.
+          await from.driver.undefine(name).catch(() => undefined);
+          where = to;
+          console.log(`save+move+restore ${mode} ${from.label}->${to.label}: ${Math.round(ms)} ms`);
+        }
+      }
+      const d = median(smr.driver);
+      const r = median(smr.raw);
+      figures['kvm.save_move_restore_ms.512MiB'] = {
+        value: round(d),
+        unit: 'ms',
+        method: `median of ${smr.driver.length}: driver saveToFile + moveStateFile (SFTP, sha256 both ends) + restoreFromFile over SSH, ${MEMORY_MIB} MiB guest with ${TOUCH_MIB} MiB touched, state ${Math.round(smr.bytes / 2 ** 20)} MiB, alternating A->B/B->A; baseline in the same run: virsh save + scp + virsh restore`,
+        baseline: { name: 'raw virsh save + OpenSSH scp + virsh restore', value: round(r) },
+      };
+      figures['kvm.driver_overhead_ms.save_move_restore.512MiB'] = {
+        value: round(d - r),
+        unit: 'ms',
+        method: 'median driver save+move+restore minus median raw (virsh + scp), same run; includes sha256 verification on both hosts, which the raw path does not do',
+      };
+    } catch (e) {
+      const why = `save/move/restore failed: ${(e as Error).message}`.slice(0, 500);
+      figures['kvm.save_move_restore_ms.512MiB'] = { value: null, unit: 'ms', why };
+      console.error(why);
+    }
+
+    // --- live migration ----------------------------------------------------------------
+    const lm = { driver: [] as number[], raw: [] as number[] };
+    try {
+      if ((await where.driver.state(name)) !== 'running') throw new Error(`guest is not running on ${where.label} before the migration rounds`);
+      for (let i = 0; i < ROUNDS; i++) {
+        for (const mode of ['driver', 'raw'] as const) {
+          const from = where;
+          const to = from === A ? B : A;
+          const ms = await timed(async () => {
+            if (mode === 'driver') await migrator[from.label as 'A' | 'B'].migrateLive(name, to.migrateTo);
+            else await run('virsh', ['-q', '-c', from.uri, 'migrate', '--live', '--persistent', '--undefinesource', '--domain', name, '--desturi', to.uri, '--migrateuri', to.migrateTo.migrateUri ?? '']);
+          });
+          lm[mode].push(ms);
+          await alive();
+          where = to;
+          console.log(`live migration ${mode} ${from.label}->${to.label}: ${Math.round(ms)} ms`);
+        }
+      }
+      const d = median(lm.driver);
+      const r = median(lm.raw);
+      figures['kvm.live_migrate_ms.512MiB'] = {
+        value: round(d),
+        unit: 'ms',
+        method: `median of ${lm.driver.length}: LibvirtDriver.migrateLive (pre-copy, domjobinfo progress polling) of a ${MEMORY_MIB} MiB guest with ${TOUCH_MIB} MiB touched, TCG, alternating A->B/B->A; baseline in the same run: virsh migrate --live`,
+        baseline: { name: 'raw virsh migrate --live', value: round(r) },
+      };
+      figures['kvm.driver_overhead_ms.live_migrate.512MiB'] = { value: round(d - r), unit: 'ms', method: 'median driver migrateLive minus median raw virsh migrate, same run' };
+    } catch (e) {
+      const why = `live migration failed: ${(e as Error).message}`.slice(0, 500);
+      figures['kvm.live_migrate_ms.512MiB'] = { value: null, unit: 'ms', why };
+      console.error(why);
+    }
+  } finally {
+    for (const s of [A, B]) {
+      await s.driver.destroy(name).catch(() => undefined);
+      await s.driver.undefine(name).catch(() => undefined);
+    }
+    B.files.close();
+    conn.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  await writeResults(figures);
+  for (const [k, v] of Object.entries(figures)) console.log(`${k}: ${v.value ?? 'null'} ${v.unit}${v.baseline ? ` (baseline ${v.baseline.value})` : ''}${v.why ? ` why: ${v.why}` : ''}`);
+}
+
+/** Merges our figures into kvm.json, keeping the ones other benches wrote. */
+async function writeResults(figures: Record<string, Figure>): Promise<void> {
+  await mkdir(dirname(resultsFile), { recursive: true });
+  let existing: { figures?: Record<string, unknown> } = {};
+  try {
+    existing = JSON.parse(await readFile(resultsFile, 'utf8')) as typeof existing;
+  } catch {
+    existing = {};
+  }
+  const date = new Date().toISOString();
+  const mine = Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, { ...v, date }]));
+  const out = { date, machine: 'see BENCHMARKS.md', figures: { ...(existing.figures ?? {}), ...mine } };
+  const tmp = `${resultsFile}.${process.pid}.tmp.json`;
+  await writeFile(tmp, `${JSON.stringify(out, null, 2)}\n`);
+  await rename(tmp, resultsFile);
+}
+
+await main();
