@@ -217,4 +217,16 @@ describe('timers', () => {
       listener.stop();
     }
   });
+
+  it('publishes answers recorded by the gateway that never reached the scheduler', async () => {
+    const office = await createOffice(s.prisma, { now: NIGHT });
+    const r = runtime({ timers: { redispatchAfterMs: 1000 } });
+    await r.engine.handle({ type: 'tick', id: 'tick.idleCheck.sweep.1', timer: 'idleCheck', poolId: office.poolId });
+    // The gateway recorded the agent's answer, but its event was lost.
+    await s.prisma.operation.updateMany({ where: { vmId: office.vmId }, data: { status: 'succeeded', finishedAt: new Date(clock.now()) } });
+    clock.advance(5000);
+    expect(await r.runTimer('resultSweep')).toBe(1);
+    await eventually(async () => (await s.prisma.desktopVm.findUniqueOrThrow({ where: { id: office.vmId } })).state === 'SUSPENDED', 'the desktop to be SUSPENDED');
+    expect(await r.runTimer('resultSweep')).toBe(0);
+  });
 });

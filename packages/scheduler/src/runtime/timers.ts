@@ -1,13 +1,13 @@
 // What each repeatable timer does when it fires. Planning timers fan out into one tick event
 // per pool (each pool is planned under its own lock); housekeeping timers act directly.
-import type { PrismaClient } from '@deskpool/db';
+import { Prisma, type PrismaClient } from '@deskpool/db';
 import type { Redis } from 'ioredis';
 import type { Clock } from './engine.js';
 import { redispatchStale } from './dispatch.js';
 import { TIMER_KINDS } from './events.js';
 import type { SchedulerEvents } from './queues.js';
 
-export const HOUSEKEEPING_TIMERS = ['heartbeatCheck', 'redispatch'] as const;
+export const HOUSEKEEPING_TIMERS = ['heartbeatCheck', 'redispatch', 'resultSweep'] as const;
 export const ALL_TIMERS = [...TIMER_KINDS, ...HOUSEKEEPING_TIMERS] as const;
 export type RuntimeTimer = (typeof ALL_TIMERS)[number];
 
@@ -30,6 +30,7 @@ export const DEFAULT_TIMER_SETTINGS: TimerSettings = {
     placement: 10_000,
     heartbeatCheck: 15_000,
     redispatch: 30_000,
+    resultSweep: 60_000,
   },
   heartbeatTimeoutMs: 90_000,
   redispatchAfterMs: 30_000,
@@ -76,10 +77,31 @@ export async function checkHeartbeats(deps: TimerDeps): Promise<TimerResult> {
   return { count: silent.length + backCount };
 }
 
+/**
+ * Answers the gateway recorded on operations (status succeeded/failed/refused) that the
+ * scheduler has not taken into account after `olderThanMs`: the event was lost on the way
+ * (Redis down at publish time). They are published again under the same event ids.
+ */
+export async function sweepUnsettledResults(deps: TimerDeps, olderThanMs: number): Promise<TimerResult> {
+  const cutoff = new Date(deps.clock.now() - olderThanMs);
+  const answered = await deps.prisma.operation.findMany({
+    where: { settledAt: null, planned: { not: Prisma.DbNull }, status: { in: ['succeeded', 'failed', 'refused'] }, finishedAt: { lt: cutoff } },
+    select: { idempotencyKey: true, status: true, error: true },
+    take: 1000,
+  });
+  for (const op of answered) {
+    const outcome = op.status as 'succeeded' | 'failed' | 'refused';
+    await deps.events.publishOperationResult({ idempotencyKey: op.idempotencyKey, outcome, ...(op.error ? { error: op.error.slice(0, 2000) } : {}) });
+  }
+  return { count: answered.length };
+}
+
 export async function runTimer(timer: RuntimeTimer, deps: TimerDeps): Promise<TimerResult> {
   switch (timer) {
     case 'heartbeatCheck':
       return checkHeartbeats(deps);
+    case 'resultSweep':
+      return sweepUnsettledResults(deps, deps.settings.redispatchAfterMs);
     case 'redispatch':
       return { count: await redispatchStale(deps.prisma, deps.redis, deps.channelPrefix, deps.clock, deps.settings.redispatchAfterMs) };
     default: {
