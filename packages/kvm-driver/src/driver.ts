@@ -263,6 +263,15 @@ export interface CommandResult {
   stderr: string;
 }
 
+/** A long-lived process talked to through its stdin (used for a persistent virsh session). */
+export interface InteractiveProcess {
+  write(data: string): void;
+  onStdout(cb: (chunk: string) => void): void;
+  onStderr(cb: (chunk: string) => void): void;
+  onExit(cb: (code: number | null) => void): void;
+  kill(): void;
+}
+
 /**
  * Runs one program with arguments, no shell. LocalCommandRunner uses child_process; the remote
  * engineer's SSH runner runs the same argv on another host. Implementations throw
@@ -273,4 +282,6 @@ export interface CommandRunner {
   run(argv: readonly string[], opts?: RunOptions): Promise<CommandResult>;
   /** Long-running process whose stdout lines are streamed (used for `virsh event --loop`). */
   stream?(argv: readonly string[], opts: { signal: AbortSignal }): AsyncIterable<string>;
+  /** Starts a long-lived process fed through stdin (lets Virsh keep one libvirt connection open). */
+  interactive?(argv: readonly string[]): InteractiveProcess;
 }

@@ -139,7 +139,7 @@ export function classifyVirshError(stderr: string, ctx: ErrorContext): Hyperviso
   const t = stderr;
   const name = ctx.domain ?? '?';
   if (/packet \d+ bytes received from server too large/i.test(t)) return new HostUnreachable(ctx.uri, `something other than libvirt answered: ${t}`);
-  if (/failed to connect to the hypervisor|Failed to connect socket|Cannot recv data|End of file while reading data|no connection driver available|Connection reset by peer|Broken pipe|client socket is closed/i.test(t)) {
+  if (/failed to connect to the hypervisor|Failed to connect socket|Cannot recv data|End of file while reading data|no connection driver available|Connection reset by peer|Broken pipe|client socket is closed|no valid connection|Failed to reconnect to the hypervisor/i.test(t)) {
     if (/ssh|Connection refused.*:22|Could not resolve hostname|No route to host|Connection timed out/i.test(t)) return new HostUnreachable(ctx.uri, t);
     return new LibvirtDown(ctx.uri, t);
   }

@@ -2,7 +2,7 @@
 // interpreted), C locale so libvirt's error text is the English that errors.ts matches.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { CommandResult, CommandRunner, RunOptions } from './driver.js';
+import type { CommandResult, CommandRunner, InteractiveProcess, RunOptions } from './driver.js';
 import { HostUnreachable, OperationAborted, OperationTimeout } from './errors.js';
 
 const KILL_GRACE_MS = 2000;
@@ -60,6 +60,30 @@ export class LocalCommandRunner implements CommandRunner {
     });
   }
 
+  interactive(argv: readonly string[]): InteractiveProcess {
+    const [cmd, ...args] = argv;
+    if (!cmd) throw new TypeError('argv must name a program');
+    const child = spawn(cmd, args, { env: { ...process.env, LC_ALL: 'C', LANG: 'C', TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    child.stdin.on('error', () => undefined);
+    // A session must not keep the Node process alive by itself.
+    child.unref();
+    for (const s of [child.stdin, child.stdout, child.stderr] as unknown as { unref?: () => void }[]) s.unref?.();
+    let exited = false;
+    child.on('close', () => (exited = true));
+    return {
+      write: (data) => {
+        if (!exited) child.stdin.write(data);
+      },
+      onStdout: (cb) => child.stdout.on('data', (b: Buffer) => cb(b.toString('utf8'))),
+      onStderr: (cb) => child.stderr.on('data', (b: Buffer) => cb(b.toString('utf8'))),
+      onExit: (cb) => {
+        child.on('close', (code) => cb(code));
+        child.on('error', () => cb(null));
+      },
+      kill: () => killGroup(child.pid, 'SIGKILL'),
+    };
+  }
+
   async *stream(argv: readonly string[], opts: { signal: AbortSignal }): AsyncIterable<string> {
     const [cmd, ...args] = argv;
     if (!cmd) throw new TypeError('argv must name a program');
@@ -67,14 +91,17 @@ export class LocalCommandRunner implements CommandRunner {
     const child = spawn(cmd, args, { env: { ...process.env, LC_ALL: 'C', LANG: 'C' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const stderr: Buffer[] = [];
     child.stderr.on('data', (b: Buffer) => stderr.push(b));
+    const rl = createInterface({ input: child.stdout, crlfDelay: Infinity });
     const onAbort = (): void => {
       killGroup(child.pid, 'SIGTERM');
+      // Ends the line iterator even while it waits for a line that will never come.
+      rl.close();
       child.stdout.destroy();
     };
     opts.signal.addEventListener('abort', onAbort, { once: true });
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     try {
-      for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
+      for await (const line of rl) {
         if (opts.signal.aborted) break;
         yield line;
         if (opts.signal.aborted) break;

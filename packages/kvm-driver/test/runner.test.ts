@@ -43,4 +43,12 @@ describe('LocalCommandRunner', () => {
     }
     expect(lines).toEqual(['one', 'two']);
   });
+
+  it('ends a stream that is waiting for its next line when the signal aborts', async () => {
+    const ac = new AbortController();
+    const lines: string[] = [];
+    setTimeout(() => ac.abort(), 300);
+    for await (const line of runner.stream(['sh', '-c', 'echo first; sleep 30'], { signal: ac.signal })) lines.push(line);
+    expect(lines).toEqual(['first']);
+  });
 });

@@ -79,20 +79,27 @@ export class LibvirtDriver implements HypervisorDriver {
   async hostInfo(opts: OpOptions = {}): Promise<HostInfo> {
     const [info, mem, host] = await Promise.all([
       this.virsh.run(['nodeinfo'], { operation: 'nodeinfo', ...sig(opts) }),
-      this.virsh.run(['nodememstats'], { operation: 'nodememstats', ...sig(opts) }),
+      this.nodeMemory(opts),
       this.virsh.run(['hostname'], { operation: 'hostname', ...sig(opts) }),
     ]);
     const kv = parseKeyValues(info);
-    const mkv = parseKeyValues(mem);
+    return { hostname: host.trim(), cpus: Number(kv.get('CPU(s)') ?? 0), memoryMiB: mem.totalMiB, freeMemoryMiB: mem.freeMiB, domainType: this.domainType };
+  }
+
+  private async nodeMemory(opts: OpOptions): Promise<{ totalMiB: number; freeMiB: number }> {
+    const mkv = parseKeyValues(await this.virsh.run(['nodememstats'], { operation: 'nodememstats', ...sig(opts) }));
     const kib = (k: string): number => Number(/^(\d+)/.exec(mkv.get(k) ?? '')?.[1] ?? 0);
-    return {
-      hostname: host.trim(),
-      cpus: Number(kv.get('CPU(s)') ?? 0),
-      memoryMiB: Math.floor(kib('total') / 1024),
-      // Page cache is reclaimable, so it counts as free for placing a VM.
-      freeMemoryMiB: Math.floor((kib('free') + kib('buffers') + kib('cached')) / 1024),
-      domainType: this.domainType,
-    };
+    // Page cache is reclaimable, so it counts as free for placing a VM.
+    return { totalMiB: Math.floor(kib('total') / 1024), freeMiB: Math.floor((kib('free') + kib('buffers') + kib('cached')) / 1024) };
+  }
+
+  private async freeMemoryMiB(opts: OpOptions): Promise<number> {
+    return (await this.nodeMemory(opts)).freeMiB;
+  }
+
+  /** Ends the persistent virsh shell; the driver can still be used (it reopens on demand). */
+  close(): void {
+    this.virsh.close();
   }
 
   async state(name: string, opts: OpOptions = {}): Promise<DomainState> {
@@ -179,7 +186,7 @@ export class LibvirtDriver implements HypervisorDriver {
     if (info.state === 'running' || info.state === 'paused') return { changed: false, state: info.state };
     await this.ensureMemoryFits(name, info, 'start', opts);
     opts.onProgress?.({ phase: info.state === 'saved' ? 'restoring' : 'booting' });
-    await this.virsh.run(['start', name], { operation: 'start', domain: name, state: info.state, ...sig(opts) });
+    await this.virsh.run(['start', name], { operation: 'start', domain: name, state: info.state, long: true, ...sig(opts) });
     opts.onProgress?.({ phase: 'done', fraction: 1 });
     return { changed: true, state: await this.state(name, opts) };
   }
@@ -243,7 +250,7 @@ export class LibvirtDriver implements HypervisorDriver {
     if (info.state !== 'saved') throw new InvalidState(name, info.state, 'restore (no saved state; use start to boot it)');
     await this.ensureMemoryFits(name, info, 'restore', opts);
     opts.onProgress?.({ phase: 'restoring' });
-    await this.virsh.run(['start', name], { operation: 'restore', domain: name, state: info.state, ...sig(opts) });
+    await this.virsh.run(['start', name], { operation: 'restore', domain: name, state: info.state, long: true, ...sig(opts) });
     opts.onProgress?.({ phase: 'done', fraction: 1 });
     return { changed: true, state: await this.state(name, opts) };
   }
@@ -277,7 +284,7 @@ export class LibvirtDriver implements HypervisorDriver {
     const maxKiB = Number(/<memory\b[^>]*>(\d+)<\/memory>/.exec(xml)?.[1] ?? 0);
     await this.ensureMemoryFits(name, { maxMemoryKiB: maxKiB }, 'restore', opts);
     opts.onProgress?.({ phase: 'restoring' });
-    await this.virsh.run(['restore', path], { operation: 'restoreFromFile', domain: name, ...sig(opts) });
+    await this.virsh.run(['restore', path], { operation: 'restoreFromFile', domain: name, long: true, ...sig(opts) });
     opts.onProgress?.({ phase: 'done', fraction: 1 });
     return { changed: true, state: await this.state(name, opts), name };
   }
@@ -388,9 +395,9 @@ export class LibvirtDriver implements HypervisorDriver {
    */
   private async ensureMemoryFits(name: string, info: Pick<DomInfo, 'maxMemoryKiB'>, operation: string, opts: OpOptions): Promise<void> {
     const needMiB = Math.ceil(info.maxMemoryKiB / 1024);
-    const host = await this.hostInfo(opts);
-    if (needMiB + this.hostReserveMiB > host.freeMemoryMiB) {
-      throw new InsufficientResources('memory', `cannot ${operation} ${name}: it needs ${needMiB} MiB, the host has ${host.freeMemoryMiB} MiB free (keeping ${this.hostReserveMiB} MiB for itself)`);
+    const freeMiB = await this.freeMemoryMiB(opts);
+    if (needMiB + this.hostReserveMiB > freeMiB) {
+      throw new InsufficientResources('memory', `cannot ${operation} ${name}: it needs ${needMiB} MiB, the host has ${freeMiB} MiB free (keeping ${this.hostReserveMiB} MiB for itself)`);
     }
   }
 
@@ -431,7 +438,7 @@ export class LibvirtDriver implements HypervisorDriver {
         })()
       : Promise.resolve();
     try {
-      const res = await this.virsh.raw(args, { timeoutMs: (opts.timeoutMs ?? 0) + 600_000 });
+      const res = await this.virsh.raw(args, { timeoutMs: (opts.timeoutMs ?? 0) + 600_000, long: true });
       if (res.code !== 0) {
         if (aborted) throw new OperationAborted(operation, res.stderr);
         if (timedOut) throw new OperationTimeout(operation, opts.timeoutMs ?? 0, res.stderr);

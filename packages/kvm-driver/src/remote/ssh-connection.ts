@@ -26,6 +26,8 @@ export const SshTargetSchema = z
     insecureSkipHostKeyCheck: z.boolean().default(false),
     connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
     keepaliveIntervalMs: z.number().int().min(0).max(600_000).default(15_000),
+    /** Channels (commands + SFTP sessions) open at once; OpenSSH's default MaxSessions is 10. */
+    maxChannels: z.number().int().min(1).max(1000).default(8),
   })
   .superRefine((t, ctx) => {
     if (!t.privateKey && !t.privateKeyPath) ctx.addIssue({ code: 'custom', path: ['privateKey'], message: 'privateKey or privateKeyPath is required (key authentication only)' });
@@ -55,6 +57,8 @@ export class SshConnection {
   private connecting: Promise<Client> | undefined;
   private readonly trust: HostKeyTrust | undefined;
   private readonly privateKey: string;
+  private active = 0;
+  private waiters: (() => void)[] = [];
 
   constructor(target: SshTargetInput) {
     this.target = parseSshTarget(target);
@@ -76,18 +80,75 @@ export class SshConnection {
   }
 
   /** Starts a command (one shell line) on the host. */
-  async exec(command: string, signal?: AbortSignal): Promise<ClientChannel> {
-    const client = await this.connect(signal);
-    return new Promise<ClientChannel>((resolve, reject) => {
-      client.exec(command, (err, channel) => (err ? reject(classifySshError(err, this.target.host, this.target.username)) : resolve(channel)));
-    });
+  exec(command: string, signal?: AbortSignal): Promise<ClientChannel> {
+    return this.openChannel((client, cb) => client.exec(command, cb), signal);
   }
 
   /** An SFTP session on the host (close it with .end() when done). */
-  async sftp(signal?: AbortSignal): Promise<SFTPWrapper> {
+  sftp(signal?: AbortSignal): Promise<SFTPWrapper> {
+    return this.openChannel((client, cb) => client.sftp(cb), signal);
+  }
+
+  /**
+   * Opens a channel once one of maxChannels is free (the server refuses more sessions than
+   * its MaxSessions), reconnecting once if the connection turns out to be gone.
+   */
+  private async openChannel<T extends ClientChannel | SFTPWrapper>(open: (client: Client, cb: (err: Error | undefined, ch: T) => void) => void, signal?: AbortSignal): Promise<T> {
+    await this.acquire(signal);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.active--;
+      this.waiters.shift()?.();
+    };
+    try {
+      let ch: T;
+      try {
+        ch = await this.tryOpen(open, signal);
+      } catch (e) {
+        if (!(e instanceof Error) || !/Not connected|No response|Channel open failure|closed/i.test(e.message)) throw e;
+        this.close();
+        ch = await this.tryOpen(open, signal);
+      }
+      ch.once('close', release);
+      return ch;
+    } catch (e) {
+      release();
+      throw classifySshError(e, this.target.host, this.target.username);
+    }
+  }
+
+  private async tryOpen<T>(open: (client: Client, cb: (err: Error | undefined, ch: T) => void) => void, signal?: AbortSignal): Promise<T> {
     const client = await this.connect(signal);
-    return new Promise<SFTPWrapper>((resolve, reject) => {
-      client.sftp((err, sftp) => (err ? reject(classifySshError(err, this.target.host, this.target.username)) : resolve(sftp)));
+    return new Promise<T>((resolve, reject) => {
+      try {
+        open(client, (err, ch) => (err ? reject(err) : resolve(ch)));
+      } catch (e) {
+        reject(e as Error);
+      }
+    }).catch((e: unknown) => {
+      throw /Not connected|No response|Channel open failure|closed/i.test(String((e as Error)?.message)) ? e : classifySshError(e, this.target.host, this.target.username);
+    });
+  }
+
+  private acquire(signal?: AbortSignal): Promise<void> {
+    if (this.active < this.target.maxChannels) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const go = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        this.active++;
+        resolve();
+      };
+      const onAbort = (): void => {
+        this.waiters = this.waiters.filter((w) => w !== go);
+        reject(new OperationAborted(`open a channel to ${this.description}`));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(go);
     });
   }
 

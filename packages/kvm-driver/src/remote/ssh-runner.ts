@@ -2,7 +2,7 @@
 // argv on a host without an agent, e.g. `virsh -c qemu:///system ...` there.
 import { createInterface } from 'node:readline';
 import type { CommandResult, CommandRunner, RunOptions } from '../driver.js';
-import { OperationAborted, OperationTimeout } from '../errors.js';
+import { HostUnreachable, OperationAborted, OperationTimeout } from '../errors.js';
 import { SshConnection, type SshTargetInput } from './ssh-connection.js';
 import { splitPidMarker, trackedCommandLine } from './shell-quote.js';
 
@@ -52,6 +52,10 @@ export class SshCommandRunner implements CommandRunner {
       });
       channel.on('close', () => {
         if (failure) return finish(() => reject(failure));
+        if (exitCode === undefined && exitSignal === undefined) {
+          // No exit status: the connection went away under the command.
+          return finish(() => reject(new HostUnreachable(this.connection.target.host, `connection closed before ${argv[0] ?? 'the command'} finished`)));
+        }
         finish(() => resolve({
           code: exitCode ?? (exitSignal ? 128 : 255),
           stdout: Buffer.concat(out).toString('utf8'),

@@ -1,0 +1,172 @@
+// `npm run bench -w @deskpool/kvm-driver`: suspend/restore of the tiny guest with 128 MiB and
+// 1 GiB of memory (mostly touched), through LibvirtDriver and through raw `virsh` in the same
+// run, alternating, so the driver's overhead is a difference of medians measured side by side.
+// Writes its figures into bench/results/kvm.json, keeping figures other benches put there.
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureGuestImage, guestDomainSpec, waitForSerial, type GuestImage } from '../src/guest.js';
+import { LibvirtDriver } from '../src/libvirt/driver.js';
+import { LocalCommandRunner } from '../src/runner.js';
+
+interface Figure {
+  value: number | null;
+  unit: string;
+  target?: string | null;
+  method?: string;
+  baseline?: { name: string; value: number | null };
+  why?: string;
+}
+
+const resultsFile = fileURLToPath(new URL('../../../bench/results/kvm.json', import.meta.url));
+const runner = new LocalCommandRunner();
+const URI = 'qemu:///system';
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
+};
+const round = (x: number): number => Math.round(x * 10) / 10;
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+async function rawVirsh(...args: string[]): Promise<void> {
+  const r = await runner.run(['virsh', '-q', '-c', URI, ...args], { timeoutMs: 600_000 });
+  if (r.code !== 0) throw new Error(`virsh ${args.join(' ')}: ${r.stderr.trim()}`);
+}
+
+interface SuspendRestoreTimes {
+  driverSave: number[];
+  rawSave: number[];
+  driverRestore: number[];
+  rawRestore: number[];
+  imageMiB: number;
+}
+
+/** Boots a guest of memoryMiB, fills touchMiB of it, then alternates driver and raw cycles. */
+async function suspendRestore(driver: LibvirtDriver, image: GuestImage, dir: string, memoryMiB: number, touchMiB: number, rounds: number): Promise<SuspendRestoreTimes> {
+  const name = `dpt-bench-${memoryMiB}-${randomBytes(3).toString('hex')}`;
+  const serialLogPath = join(dir, `${name}.log`);
+  const t: SuspendRestoreTimes = { driverSave: [], rawSave: [], driverRestore: [], rawRestore: [], imageMiB: 0 };
+  await driver.define(guestDomainSpec({ name, serialLogPath, image, memoryMiB, task: { mode: 'counter', touchMiB } }));
+  try {
+    await driver.start(name);
+    await waitForSerial(serialLogPath, /TOUCHED \d+ MiB/, { timeoutMs: 600_000 });
+    const driverCycle = async (): Promise<void> => {
+      t.driverSave.push(await timed(() => driver.managedSave(name)));
+      t.driverRestore.push(await timed(() => driver.restore(name)));
+    };
+    const rawCycle = async (): Promise<void> => {
+      t.rawSave.push(await timed(() => rawVirsh('managedsave', name)));
+      t.rawRestore.push(await timed(() => rawVirsh('start', name)));
+    };
+    // One warm-up cycle each (page cache, first save file allocation), not counted.
+    await driver.managedSave(name);
+    const st = await runner.run(['stat', '-c', '%s', `/var/lib/libvirt/qemu/save/${name}.save`]);
+    t.imageMiB = Math.round(Number(st.stdout.trim()) / 2 ** 20);
+    await driver.restore(name);
+    for (let i = 0; i < rounds; i++) {
+      if (i % 2 === 0) {
+        await driverCycle();
+        await rawCycle();
+      } else {
+        await rawCycle();
+        await driverCycle();
+      }
+    }
+  } finally {
+    await driver.destroy(name).catch(() => undefined);
+    await driver.undefine(name).catch(() => undefined);
+  }
+  return t;
+}
+
+async function main(): Promise<void> {
+  const figures: Record<string, Figure> = {};
+  const image = await ensureGuestImage();
+  const driver = new LibvirtDriver({ uri: URI });
+  const dir = await mkdtemp(join(tmpdir(), 'dpt-kvm-bench-'));
+  const overheads: { op: string; ms: number }[] = [];
+  const sizes = [
+    { label: '128MiB', memoryMiB: 128, touchMiB: 100, rounds: 5 },
+    { label: '1GiB', memoryMiB: 1024, touchMiB: 900, rounds: 3 },
+  ];
+  try {
+    // Per-call cost of the two ways of asking libvirt a question.
+    const spawnCalls: number[] = [];
+    const sessionCalls: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      spawnCalls.push(await timed(() => rawVirsh('nodememstats')));
+      sessionCalls.push(await timed(() => driver.hostInfo()));
+    }
+    figures['kvm.virsh_call_ms'] = { value: round(median(spawnCalls)), unit: 'ms', target: null, method: 'one `virsh nodememstats` run as its own process (spawn + connect + call), median of 15' };
+    figures['kvm.driver_query_ms'] = { value: round(median(sessionCalls)), unit: 'ms', target: null, method: 'LibvirtDriver.hostInfo() (3 virsh commands through the persistent virsh session), median of 15' };
+
+    for (const s of sizes) {
+      try {
+        const t = await suspendRestore(driver, image, dir, s.memoryMiB, s.touchMiB, s.rounds);
+        const how = `${s.memoryMiB} MiB TCG guest, ${s.touchMiB} MiB filled with random data (save image ${t.imageMiB} MiB); median of ${s.rounds}, alternating with raw virsh in the same run`;
+        figures[`kvm.suspend_ms.${s.label}`] = {
+          value: round(median(t.driverSave)),
+          unit: 'ms',
+          target: null,
+          method: `LibvirtDriver.managedSave, ${how}`,
+          baseline: { name: 'raw virsh managedsave', value: round(median(t.rawSave)) },
+        };
+        figures[`kvm.restore_ms.${s.label}`] = {
+          value: round(median(t.driverRestore)),
+          unit: 'ms',
+          target: null,
+          method: `LibvirtDriver.restore, ${how}`,
+          baseline: { name: 'raw virsh start (from managed save)', value: round(median(t.rawRestore)) },
+        };
+        overheads.push({ op: `suspend ${s.label}`, ms: median(t.driverSave) - median(t.rawSave) });
+        overheads.push({ op: `restore ${s.label}`, ms: median(t.driverRestore) - median(t.rawRestore) });
+      } catch (e) {
+        const why = `could not run: ${e instanceof Error ? e.message : String(e)}`;
+        figures[`kvm.suspend_ms.${s.label}`] = { value: null, unit: 'ms', target: null, why };
+        figures[`kvm.restore_ms.${s.label}`] = { value: null, unit: 'ms', target: null, why };
+      }
+    }
+    const worst = overheads.reduce<{ op: string; ms: number } | undefined>((w, o) => (!w || o.ms > w.ms ? o : w), undefined);
+    figures['kvm.driver_overhead_ms.max'] = worst
+      ? {
+          value: round(worst.ms),
+          unit: 'ms',
+          target: '<= 20',
+          method: `max over suspend/restore at 128 MiB and 1 GiB of (median driver time - median raw virsh time), same run; worst: ${worst.op}; all: ${overheads.map((o) => `${o.op} ${round(o.ms)}`).join(', ')}`,
+        }
+      : { value: null, unit: 'ms', target: '<= 20', why: 'no suspend/restore figure could be measured' };
+  } finally {
+    driver.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  await writeResults(figures);
+  for (const [k, v] of Object.entries(figures)) console.log(`${k}: ${v.value ?? 'null'} ${v.unit}${v.baseline ? ` (baseline ${v.baseline.value})` : ''}${v.why ? ` why: ${v.why}` : ''}`);
+}
+
+/** Merges our figures into kvm.json (other benches, e.g. migration, write theirs there too). */
+async function writeResults(figures: Record<string, Figure>): Promise<void> {
+  await mkdir(dirname(resultsFile), { recursive: true });
+  let existing: { figures?: Record<string, unknown> } = {};
+  try {
+    existing = JSON.parse(await readFile(resultsFile, 'utf8')) as typeof existing;
+  } catch {
+    existing = {};
+  }
+  const date = new Date().toISOString();
+  const mine = Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, { ...v, date }]));
+  const out = { date, machine: 'see BENCHMARKS.md', figures: { ...(existing.figures ?? {}), ...mine } };
+  const tmp = `${resultsFile}.${process.pid}.tmp.json`;
+  await writeFile(tmp, `${JSON.stringify(out, null, 2)}\n`);
+  await rename(tmp, resultsFile);
+}
+
+await main();
