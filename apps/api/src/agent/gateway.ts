@@ -116,7 +116,7 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
 
   function serveAgent(socket: WebSocket, host: AuthenticatedHost, request: FastifyRequest): void {
     const log = request.log.child({ hostId: host.hostId });
-    const ctx = { prisma, redis, clock, hostId: host.hostId, hostName: host.hostName, keyPrefix, ...(options.events ? { events: options.events } : {}) };
+    const ctx = { prisma, redis, clock, hostId: host.hostId, hostName: host.hostName, credentialId: host.credentialId, keyPrefix, ...(options.events ? { events: options.events } : {}) };
     const actor = `agent:${host.hostName}`;
     let greeted = false;
     let closed = false;
@@ -155,13 +155,6 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
       for (const command of await pendingCommandsForHost(prisma, host.hostId)) registry.sendCommand(host.hostId, command).catch(() => undefined);
     };
 
-    const onCredentialCheck = async (): Promise<boolean> => {
-      const cred = await prisma.hostCredential.findUnique({ where: { id: host.credentialId }, select: { revokedAt: true } });
-      if (cred && cred.revokedAt === null) return true;
-      fail(errorFrame('CREDENTIAL_REVOKED', "this host's credential was revoked; enroll again with a new token if the PC should rejoin", { fatal: true }));
-      return false;
-    };
-
     const handle = async (data: Buffer | ArrayBuffer | Buffer[]): Promise<void> => {
       if (closed) return;
       const decoded = decodeUpFrame(data);
@@ -180,10 +173,9 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
         log.warn({ code: frame.code }, `agent reported: ${frame.message}`);
         return;
       }
-      // A revoked host is cut off at its next heartbeat.
-      if (frame.type === 'heartbeat' && !(await onCredentialCheck())) return;
+      // A revoked host is cut off at its next heartbeat (applyUpFrame answers a fatal error).
       const problem = await applyUpFrame(ctx, frame);
-      if (problem) send(problem);
+      if (problem) fail(problem);
       else send({ type: 'ack', seq: frame.seq });
     };
 
