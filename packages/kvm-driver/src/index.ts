@@ -4,7 +4,7 @@ export { LocalCommandRunner } from './runner.js';
 export { Virsh, type VirshCallOptions } from './libvirt/virsh.js';
 export { LibvirtDriver, type LibvirtDriverOptions } from './libvirt/driver.js';
 export { domainXml, escapeXml, specHash } from './libvirt/xml.js';
-export { kvmUsability, bootCheck, domainTypeOverride, type BootCheck, type KvmUsability, type KvmProbeOptions } from './libvirt/kvm-usability.js';
+export { kvmUsability, bootCheck, createLibvirtDriver, domainTypeOverride, type BootCheck, type KvmUsability, type KvmProbeOptions } from './libvirt/kvm-usability.js';
 export * from './guest.js';
 export { SimulatedDriver, SimNetwork, DEFAULT_SIM_TIMINGS, type SimulatedDriverOptions, type SimTimings, type FaultRule, type SimOperation } from './sim/driver.js';
 export { VirtualClock, realSimClock, type SimClock } from './sim/clock.js';

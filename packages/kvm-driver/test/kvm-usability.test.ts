@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidSpec } from '../src/errors.js';
 import { ensureGuestImage } from '../src/guest.js';
 import { LibvirtDriver } from '../src/libvirt/driver.js';
-import { bootCheck, domainTypeOverride, kvmUsability } from '../src/libvirt/kvm-usability.js';
+import { bootCheck, createLibvirtDriver, domainTypeOverride, kvmUsability } from '../src/libvirt/kvm-usability.js';
 import { LocalCommandRunner } from '../src/runner.js';
 
 const runner = new LocalCommandRunner();
@@ -38,5 +38,9 @@ describe('KVM usability', () => {
     const image = await ensureGuestImage();
     const r = await kvmUsability({ runner, image, env: {}, namePrefix: 'dpt-', timeoutMs: 8_000 });
     expect(r).toMatchObject({ usable: false, domainType: 'qemu', source: 'probe' });
+    const { driver, kvm } = await createLibvirtDriver({ image, env: {}, namePrefix: 'dpt-', timeoutMs: 8_000 });
+    expect(kvm.domainType).toBe('qemu');
+    expect((await driver.hostInfo()).domainType).toBe('qemu');
+    driver.close();
   }, 60_000);
 });

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { CommandRunner, DomainType } from '../driver.js';
 import { InvalidSpec } from '../errors.js';
 import { GUEST_READY_BANNER, guestDomainSpec, type GuestImage } from '../guest.js';
+import { LocalCommandRunner } from '../runner.js';
 import { LibvirtDriver } from './driver.js';
 
 export interface KvmUsability {
@@ -84,4 +85,28 @@ export async function bootCheck(opts: KvmProbeOptions & { domainType: DomainType
     await driver.undefine(name).catch(() => undefined);
     await opts.runner.run(['rm', '-rf', '--', dir]).catch(() => undefined);
   }
+}
+
+/**
+ * A LibvirtDriver whose hostInfo().domainType says what new domains on this host should use:
+ * the override, else the boot check when a probe image is given, else the mere presence of
+ * /dev/kvm (a PC without the test guest installed).
+ */
+export async function createLibvirtDriver(opts: Omit<KvmProbeOptions, 'image' | 'runner'> & { runner?: CommandRunner; image?: GuestImage; clock?: () => Date }): Promise<{ driver: LibvirtDriver; kvm: KvmUsability }> {
+  const runner = opts.runner ?? new LocalCommandRunner();
+  let kvm: KvmUsability;
+  if (opts.image) {
+    kvm = await kvmUsability({ ...opts, runner, image: opts.image });
+  } else {
+    const override = domainTypeOverride(opts.env);
+    if (override) kvm = { usable: override === 'kvm', domainType: override, reason: 'DESKPOOL_DOMAIN_TYPE', source: 'override' };
+    else {
+      const dev = await runner.run(['test', '-c', '/dev/kvm']);
+      kvm = dev.code === 0
+        ? { usable: true, domainType: 'kvm', reason: '/dev/kvm exists (no probe image to boot-check it)', source: 'probe' }
+        : { usable: false, domainType: 'qemu', reason: '/dev/kvm does not exist', source: 'probe' };
+    }
+  }
+  const driver = new LibvirtDriver({ runner, uri: opts.uri ?? 'qemu:///system', domainType: kvm.domainType, ...(opts.clock ? { clock: opts.clock } : {}) });
+  return { driver, kvm };
 }
