@@ -71,6 +71,22 @@ describe('SshCommandRunner', () => {
     expect(results.map((r) => r.stdout.trim())).toEqual(['0', '1', '2', '3', '4', '5', '6', '7']);
   });
 
+  it('keeps at most maxChannels commands open at once and queues the rest', async () => {
+    const limited = new SshCommandRunner({ ...host.ssh, maxChannels: 2 });
+    const dir = `${scratch}/concurrency`;
+    try {
+      await limited.run(['mkdir', '-p', dir]);
+      // Each command counts the commands running when it starts, then holds its slot a while.
+      const script = 'touch "$1/$2"; ls "$1" | wc -l; sleep 0.4; rm "$1/$2"';
+      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => limited.run(['sh', '-c', script, 'sh', dir, String(i)])));
+      const running = results.map((r) => Number(r.stdout.trim()));
+      expect(results.every((r) => r.code === 0)).toBe(true);
+      expect(Math.max(...running)).toBeLessThanOrEqual(2);
+    } finally {
+      limited.close();
+    }
+  });
+
   it('aborts and times out long commands with typed errors', async () => {
     const ac = new AbortController();
     const running = runner.run(['sleep', '30'], { signal: ac.signal });
