@@ -111,6 +111,9 @@ cat >"$r/bin/dp-touch-mem" <<'SH'
 #!/bin/sh
 # Fills MiB of guest memory with non-zero data, so a memory snapshot really has to carry it.
 mib="${1:?usage: dp-touch-mem MiB}"
+# Refuse what would not fit: filling past the guest's memory ends in a kernel OOM panic.
+avail=$(($(sed -n 's/^MemAvailable: *\([0-9]*\) kB/\1/p' /proc/meminfo) / 1024))
+if [ "$mib" -gt $((avail - 24)) ]; then echo "TOUCH-FAILED $mib MiB requested, $avail MiB available"; exit 1; fi
 mkdir -p /mem && mount -t tmpfs -o size=$((mib + 8))m tmpfs /mem
 # Each MiB differs (its index in the first bytes) so nothing can be deduplicated cheaply.
 i=0
