@@ -76,6 +76,8 @@ export class PlanDraft {
   private readonly baseValues = new Map<EntityKind, unknown[]>();
   private readonly predictions = new Map<string, Millis | null>();
   private readonly causes = new Map<string, Cause>();
+  private pendingVmMoves: [string, string[], string[]][] = [];
+  private pendingTaskMoves: [string, string[], string[]][] = [];
   private seq = 0;
 
   constructor(
@@ -134,10 +136,28 @@ export class PlanDraft {
     return p;
   }
 
-  vmsOnHost(hostId: string): DesktopVm[] {
+  private vmIndex(): Map<string, Set<string>> {
     this.vmsByHost ??= this.buildVmIndex();
+    if (this.pendingVmMoves.length > 0) {
+      for (const [id, before, after] of this.pendingVmMoves) this.reindex(this.vmsByHost, id, before, after);
+      this.pendingVmMoves = [];
+    }
+    return this.vmsByHost;
+  }
+
+  private taskIndex(): Map<string, Set<string>> {
+    this.tasksByHost ??= this.buildTaskIndex();
+    if (this.pendingTaskMoves.length > 0) {
+      for (const [id, before, after] of this.pendingTaskMoves) this.reindex(this.tasksByHost, id, before, after);
+      this.pendingTaskMoves = [];
+    }
+    return this.tasksByHost;
+  }
+
+  vmsOnHost(hostId: string): DesktopVm[] {
+    const index = this.vmIndex();
     const out: DesktopVm[] = [];
-    for (const id of this.vmsByHost.get(hostId) ?? []) {
+    for (const id of index.get(hostId) ?? []) {
       const vm = this.get('vms', id);
       if (vm) out.push(vm);
     }
@@ -145,9 +165,9 @@ export class PlanDraft {
   }
 
   tasksOnHost(hostId: string): BatchTask[] {
-    this.tasksByHost ??= this.buildTaskIndex();
+    const index = this.taskIndex();
     const out: BatchTask[] = [];
-    for (const id of this.tasksByHost.get(hostId) ?? []) {
+    for (const id of index.get(hostId) ?? []) {
       const t = this.get('tasks', id);
       if (t) out.push(t);
     }
@@ -165,10 +185,8 @@ export class PlanDraft {
   }
 
   loadOf(hostId: string): HostLoad {
-    this.vmsByHost ??= this.buildVmIndex();
-    this.tasksByHost ??= this.buildTaskIndex();
     // Most PCs of a big fleet carry nothing yet: no arrays, no sums.
-    if (!this.vmsByHost.get(hostId)?.size && !this.tasksByHost.get(hostId)?.size) return EMPTY_LOAD;
+    if (!this.vmIndex().get(hostId)?.size && !this.taskIndex().get(hostId)?.size) return EMPTY_LOAD;
     let desktops = NO_RESOURCES;
     let batchActive = NO_RESOURCES;
     let batchYielding = NO_RESOURCES;
@@ -189,15 +207,18 @@ export class PlanDraft {
     return c;
   }
 
-  private nextKey(what: string): string {
+  /** Transition keys: the event id and the record's position in the plan (unique, replay-stable). */
+  private nextKey(): string {
     this.seq += 1;
-    return `${this.event.id}/${this.seq}/${what}`;
+    return `${this.event.id}#${this.seq}`;
   }
 
   private put<K extends EntityKind>(kind: K, id: string, value: EntityOf<K> | null, before: EntityOf<K> | undefined = this.get(kind, id)): void {
     (this.overlay[kind] as Map<string, EntityOf<K> | null>).set(id, value);
-    if (kind === 'vms' && this.vmsByHost) this.reindex(this.vmsByHost, id, vmHosts(before as DesktopVm | undefined), vmHosts(value as DesktopVm | null));
-    if (kind === 'tasks' && this.tasksByHost) this.reindex(this.tasksByHost, id, taskHosts(before as BatchTask | undefined), taskHosts(value as BatchTask | null));
+    // Host indexes catch up lazily, on their next read: a placement round writes 100k tasks
+    // and never reads the index again.
+    if (kind === 'vms' && this.vmsByHost) this.pendingVmMoves.push([id, vmHosts(before as DesktopVm | undefined), vmHosts(value as DesktopVm | null)]);
+    if (kind === 'tasks' && this.tasksByHost) this.pendingTaskMoves.push([id, taskHosts(before as BatchTask | undefined), taskHosts(value as BatchTask | null)]);
     if (kind === 'operations' && this.opsBySubject) this.reindex(this.opsBySubject, id, opSubjects(before as Operation | undefined), opSubjects(value as Operation | null));
   }
 
@@ -206,7 +227,7 @@ export class PlanDraft {
     // Entities are never mutated (every change makes a new object), so records may share them.
     this.actions.push({
       type: 'recordTransition',
-      key: this.nextKey(`create:${kind}:${entity.id}`),
+      key: this.nextKey(),
       cause: this.cause(rule),
       entity: kind,
       id: entity.id,
@@ -225,7 +246,7 @@ export class PlanDraft {
     const toState = 'state' in after ? String(after.state) : undefined;
     this.actions.push({
       type: 'recordTransition',
-      key: this.nextKey(`update:${kind}:${id}`),
+      key: this.nextKey(),
       cause: this.cause(rule),
       entity: kind,
       id,
@@ -240,7 +261,7 @@ export class PlanDraft {
   remove(kind: EntityKind, id: string, rule: string): void {
     if (!this.get(kind, id)) return;
     this.put(kind, id, null);
-    this.actions.push({ type: 'recordTransition', key: this.nextKey(`delete:${kind}:${id}`), cause: this.cause(rule), entity: kind, id, op: 'delete', set: {} });
+    this.actions.push({ type: 'recordTransition', key: this.nextKey(), cause: this.cause(rule), entity: kind, id, op: 'delete', set: {} });
   }
 
   /** Emits a command and records it as an in-flight operation under the same key. */

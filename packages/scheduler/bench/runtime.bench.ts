@@ -1,0 +1,111 @@
+// End-to-end placement benchmark of the scheduler runtime: a job submission event goes through
+// BullMQ to a worker, which loads the pool from PostgreSQL, plans, commits every placement
+// (task transition, operation row, audit events) in one transaction and publishes the commands
+// on Redis. Figure: batch.e2e_placements_per_s = placements committed and dispatched / second,
+// from publishing the event to the last command sent. Median of BENCH_RUNS runs, each on a
+// fresh database. Merges its figure into bench/results/scheduler.json at the repo root.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase } from '@deskpool/db/testing';
+import { Redis } from 'ioredis';
+import { createSchedulerRuntime } from '../src/runtime/runtime.js';
+
+const HOSTS = Number(process.env.BENCH_E2E_HOSTS ?? 1000);
+const TASKS = Number(process.env.BENCH_E2E_TASKS ?? 4000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const REDIS_URL = process.env.DESKPOOL_TEST_REDIS_URL ?? 'redis://localhost:6379';
+/** 02:00 UTC on a Monday: outside office hours, batch may run. */
+const NOW = Date.UTC(2026, 10, 23, 2, 0);
+
+async function oneRun(run: number): Promise<{ placements: number; ms: number }> {
+  const db = await createTestDatabase();
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const connection = redis.duplicate();
+  const tag = `dpbench${process.pid}r${run}`;
+  try {
+    const pool = await db.prisma.pool.create({ data: { name: 'bench', timeZone: 'UTC' } });
+    await db.prisma.host.createMany({
+      data: Array.from({ length: HOSTS }, (_, i) => ({
+        name: `bench-pc-${i}`,
+        poolId: pool.id,
+        cores: 8,
+        memoryMiB: 32768,
+        diskGiB: 500,
+        onlineState: 'online' as const,
+        presenceState: 'idle' as const,
+        presenceSince: new Date(NOW - 3600_000),
+        lastHeartbeatAt: new Date(NOW),
+      })),
+    });
+    const job = await db.prisma.batchJob.create({
+      data: {
+        name: 'bench',
+        submittedBy: 'user:bench',
+        poolId: pool.id,
+        spec: { name: 'bench', command: ['true'], cores: 1, memoryMiB: 1024, taskCount: TASKS },
+        taskCount: TASKS,
+      },
+    });
+    for (let i = 0; i < TASKS; i += 5000) {
+      await db.prisma.batchTask.createMany({ data: Array.from({ length: Math.min(5000, TASKS - i) }, (_, k) => ({ jobId: job.id, index: i + k })) });
+    }
+    const runtime = createSchedulerRuntime({ prisma: db.prisma, redis, connection, queuePrefix: `${tag}q`, channelPrefix: `${tag}:agent:`, clock: { now: () => NOW } });
+    const started = performance.now();
+    await runtime.events.publishJobSubmitted({ jobId: job.id });
+    for (;;) {
+      const state = await runtime.events.queue.getJobState(`job.${job.id}`);
+      if (state === 'completed') break;
+      if (state === 'failed') throw new Error('the job submission event failed');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const ms = performance.now() - started;
+    const placements = await db.prisma.operation.count({ where: { kind: 'run-batch', status: 'sent' } });
+    await runtime.close();
+    await runtime.events.queue.obliterate({ force: true });
+    return { placements, ms };
+  } finally {
+    connection.disconnect();
+    redis.disconnect();
+    await db.drop();
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+function mergeInto(file: string, figures: Record<string, unknown>): void {
+  let existing: { figures?: Record<string, unknown> } = {};
+  if (existsSync(file)) existing = JSON.parse(readFileSync(file, 'utf8')) as typeof existing;
+  const merged = { ...existing, date: new Date().toISOString(), figures: { ...existing.figures, ...figures } };
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(merged, null, 2)}\n`);
+  renameSync(`${file}.tmp`, file);
+}
+
+async function main(): Promise<void> {
+  const rates: number[] = [];
+  for (let run = 0; run < RUNS; run += 1) {
+    const { placements, ms } = await oneRun(run);
+    const rate = (placements / ms) * 1000;
+    rates.push(rate);
+    process.stdout.write(`run ${run + 1}: ${placements} placements in ${ms.toFixed(0)} ms = ${rate.toFixed(0)}/s\n`);
+  }
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+  const figure = {
+    value: Math.round(median(rates)),
+    unit: '1/s',
+    target: '>= 2000',
+    method: `median of ${RUNS}: one jobSubmitted event (${TASKS} tasks, ${HOSTS} PCs) through BullMQ → load, plan, commit in one transaction (task rows with version checks, operations, audit), publish commands; placements sent / wall time from publish to job completed`,
+  };
+  mergeInto(path.join(root, 'bench', 'results', 'scheduler.json'), { 'batch.e2e_placements_per_s': figure });
+  process.stdout.write(`batch.e2e_placements_per_s = ${figure.value}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
