@@ -146,3 +146,12 @@ describe('job lifecycle', () => {
     expect(next.tasks.t).toMatchObject({ state: 'FAILED', attempts: 2 });
   });
 });
+
+describe('submission of a job already recorded', () => {
+  it('creates nothing twice and places its queued tasks', () => {
+    const w = new World().pool('p1').host('h').job('j').task('t', 'j');
+    const p = plan(w.s, { id: 'sub', type: 'jobSubmitted', job: w.s.jobs.j!, tasks: [] }, undefined, MONDAY_2AM);
+    expect(p.actions.filter((a) => a.type === 'recordTransition' && a.op === 'create' && a.entity !== 'operations')).toHaveLength(0);
+    expect(commands(p, 'placeTask')).toMatchObject([{ taskId: 't', hostId: 'h' }]);
+  });
+});

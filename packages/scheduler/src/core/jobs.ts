@@ -3,13 +3,11 @@ import type { BatchJob, BatchTask } from './types.js';
 
 export function onJobSubmitted(draft: PlanDraft, job: BatchJob, tasks: BatchTask[]): void {
   const rule = 'batch.submitted';
-  if (draft.get('jobs', job.id)) return draft.reason('duplicateJob', `Job ${job.id} is already known; submission ignored`, { kind: 'jobs', id: job.id });
-  draft.create('jobs', job, rule);
+  // The job and its tasks may already be recorded (by the API, or by a replay of this event):
+  // then only what is missing is created, and placement runs either way.
+  if (!draft.get('jobs', job.id)) draft.create('jobs', job, rule);
   for (const t of tasks) {
-    if (draft.get('tasks', t.id)) {
-      draft.reason('duplicateTask', `Task ${t.id} already exists; skipped`, { kind: 'tasks', id: t.id });
-      continue;
-    }
+    if (draft.get('tasks', t.id)) continue;
     draft.create('tasks', { ...t, jobId: job.id, state: 'QUEUED', hostId: null, checkpoint: null, afterStop: null }, rule);
   }
 }
