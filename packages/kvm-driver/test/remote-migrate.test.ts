@@ -68,7 +68,7 @@ describe('live migration A <-> B', () => {
     expect(m.detail).toMatch(/error/i);
     expect(await driverA.state(name)).toBe('running');
     expect(await driverB.state(name)).toBe('missing');
-  });
+  }, 180_000);
 
   it('an abort mid-migration leaves the source running and nothing on the target', async () => {
     const ac = new AbortController();
@@ -90,7 +90,7 @@ describe('live migration A <-> B', () => {
     expect(await driverB.state(name)).toBe('missing');
     const before = await kit.lastCount(name);
     await kit.waitCountAbove(name, before);
-  });
+  }, 180_000);
 
   it('migrates A -> B with progress; the guest keeps counting on B and is gone from A', async () => {
     const before = await kit.lastCount(name);
@@ -112,7 +112,7 @@ describe('live migration A <-> B', () => {
 
     // A repeat finds it already on B.
     expect(await driverA.migrateLive(name, toB)).toEqual({ changed: false, state: 'running' });
-  });
+  }, 180_000);
 
   it('migrates back B -> A with post-copy allowed (--postcopy)', async () => {
     const before = await kit.lastCount(name);
@@ -124,5 +124,5 @@ describe('live migration A <-> B', () => {
     expect(await driverA.state(name)).toBe('running');
     await kit.waitCountAbove(name, before + 1);
     await expectUnbrokenCounter();
-  });
+  }, 180_000);
 });

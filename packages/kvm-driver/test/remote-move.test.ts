@@ -99,7 +99,7 @@ describe('save on A, move by SFTP, restore on B', () => {
     // A repeat of the move finds the identical file in place.
     const again = await moveStateFile({ files: filesA, path: statePath }, { files: filesB, path: target });
     expect(again).toMatchObject({ changed: false, sha256: moved.sha256 });
-  });
+  }, 240_000);
 });
 
 describe('moving files between the hosts', () => {

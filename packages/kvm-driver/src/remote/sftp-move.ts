@@ -108,12 +108,14 @@ export async function moveStateFile(from: FileOnHost, to: FileOnHost, opts: Move
     opts.onProgress?.({ phase: 'done', bytesDone: size, bytesTotal: size, fraction: 1 });
     return { changed: true, bytes: size, sha256: sent };
   } catch (e) {
+    // Free space is read before the partial file is removed: SFTP reports a full disk only as
+    // "Failure", and the partial file's blocks are what filled it.
+    const left = signal?.aborted || e instanceof HypervisorError ? undefined : await to.files.freeBytes(dir).catch(() => undefined);
     await to.files.remove(tmp).catch(() => undefined);
     if (signal?.aborted) throw stopped(e);
     if (e instanceof HypervisorError) throw e;
     // The space check raced with another writer, or the file system filled up meanwhile.
-    const left = await to.files.freeBytes(dir).catch(() => undefined);
-    if (/ENOSPC|No space|quota/i.test(String((e as Error)?.message)) || (left !== undefined && left < size - done + 1024 * 1024)) {
+    if (/ENOSPC|No space|quota/i.test(String((e as Error)?.message)) || (left !== undefined && left < 1024 * 1024)) {
       throw new InsufficientResources('disk', `${to.files.description} ran out of disk space in ${dir} while receiving ${from.path}`, String((e as Error)?.message ?? e));
     }
     throw new HypervisorFailure(what, String((e as Error)?.message ?? e));
