@@ -111,7 +111,8 @@ async function main(): Promise<void> {
     const smr = { driver: [] as number[], raw: [] as number[], bytes: 0 };
     try {
       for (let i = 0; i < ROUNDS; i++) {
-        for (const mode of ['driver', 'raw'] as const) {
+        // Swap the order each round so both paths run in both directions.
+        for (const mode of i % 2 === 0 ? (['driver', 'raw'] as const) : (['raw', 'driver'] as const)) {
           const from = where;
           const to = from === A ? B : A;
           const file = `${STATE_DIR}/${name}-${i}-${mode}.save`;
@@ -162,7 +163,8 @@ async function main(): Promise<void> {
     try {
       if ((await where.driver.state(name)) !== 'running') throw new Error(`guest is not running on ${where.label} before the migration rounds`);
       for (let i = 0; i < ROUNDS; i++) {
-        for (const mode of ['driver', 'raw'] as const) {
+        // Swap the order each round so both paths run in both directions.
+        for (const mode of i % 2 === 0 ? (['driver', 'raw'] as const) : (['raw', 'driver'] as const)) {
           const from = where;
           const to = from === A ? B : A;
           const ms = await timed(async () => {
