@@ -3,6 +3,7 @@ import { errorFrame, type ErrorFrame, type SequencedUpFrame } from '@deskpool/pr
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { hostFieldsFromInventory } from './enroll.js';
+import type { HeartbeatWriter } from './heartbeats.js';
 
 /** Where agent events go for the scheduler (SchedulerEvents from @deskpool/scheduler fits). */
 export interface AgentEventSink {
@@ -19,6 +20,7 @@ export interface FrameContext {
   hostName: string;
   /** The credential the agent connected with; checked again at every heartbeat. */
   credentialId: string;
+  heartbeats: HeartbeatWriter;
   /** Redis key prefix for what the gateway keeps there (domain states, the event stream). */
   keyPrefix: string;
   events?: AgentEventSink;
@@ -37,18 +39,11 @@ export async function applyUpFrame(ctx: FrameContext, frame: SequencedUpFrame): 
   const cause = `agent-frame:${frame.type}#${frame.seq}`;
   const at = new Date(frame.at);
   switch (frame.type) {
-    case 'heartbeat': {
-      // One statement per heartbeat (they are the bulk of the traffic): record it only while the
-      // credential the agent connected with is still valid; otherwise cut the agent off.
-      const updated = await prisma.$executeRaw`
-        UPDATE hosts SET last_heartbeat_at = ${ctx.clock.now()}, online_state = 'online'
-        WHERE id = ${hostId}::uuid
-          AND EXISTS (SELECT 1 FROM host_credentials WHERE id = ${ctx.credentialId}::uuid AND revoked_at IS NULL)`;
-      if (updated === 0) {
+    case 'heartbeat':
+      if (!(await ctx.heartbeats.record(hostId, ctx.credentialId))) {
         return errorFrame('CREDENTIAL_REVOKED', "this host's credential was revoked (or the host removed); enroll again with a new token if the PC should rejoin", { fatal: true, refSeq: frame.seq });
       }
       return null;
-    }
     case 'presence': {
       const since = frame.idleSince !== null ? new Date(frame.idleSince) : at;
       await prisma.$transaction(async (tx) => {

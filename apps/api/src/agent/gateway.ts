@@ -19,6 +19,7 @@ import type { WebSocket } from 'ws';
 import { systemClock, type Clock } from '../clock.js';
 import { authenticateHost, enrollHost, type AuthenticatedHost } from './enroll.js';
 import { AgentHttpError } from './errors.js';
+import { HeartbeatWriter } from './heartbeats.js';
 import { pendingCommandsForHost } from '@deskpool/scheduler';
 import { applyUpFrame, type AgentEventSink } from './frames.js';
 import { AgentRegistry, DEFAULT_AGENT_CHANNEL_PREFIX, type AgentConnection } from './registry.js';
@@ -66,11 +67,15 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
       .catch(() => undefined);
   };
   let started: Promise<void> | undefined;
+  const heartbeats = new HeartbeatWriter(prisma, clock);
 
   const plugin: FastifyPluginAsync = async (app: FastifyInstance) => {
     started ??= registry.start();
     await started;
-    app.addHook('onClose', async () => registry.stop());
+    app.addHook('onClose', async () => {
+      await heartbeats.close();
+      await registry.stop();
+    });
     // Frames up to 4x the protocol limit are read and answered with FRAME_TOO_LARGE; beyond that
     // ws closes the connection (1009) without buffering the whole thing.
     await app.register(websocket, { options: { maxPayload: MAX_AGENT_FRAME_BYTES * 4 } });
@@ -116,7 +121,7 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
 
   function serveAgent(socket: WebSocket, host: AuthenticatedHost, request: FastifyRequest): void {
     const log = request.log.child({ hostId: host.hostId });
-    const ctx = { prisma, redis, clock, hostId: host.hostId, hostName: host.hostName, credentialId: host.credentialId, keyPrefix, ...(options.events ? { events: options.events } : {}) };
+    const ctx = { prisma, redis, clock, hostId: host.hostId, hostName: host.hostName, credentialId: host.credentialId, heartbeats, keyPrefix, ...(options.events ? { events: options.events } : {}) };
     const actor = `agent:${host.hostName}`;
     let greeted = false;
     let closed = false;
