@@ -4,8 +4,11 @@ import { localWeekdayMinute } from '../src/core/local-time.js';
 
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
 function viaIntl(t: number, timeZone: string) {
-  const f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', weekday: 'short' });
+  let f = formatters.get(timeZone);
+  if (!f) formatters.set(timeZone, (f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', weekday: 'short' })));
   const p: Record<string, string> = {};
   for (const x of f.formatToParts(new Date(t))) p[x.type] = x.value;
   return { weekday: WEEKDAYS.indexOf(p.weekday ?? ''), minuteOfDay: Number(p.hour) * 60 + Number(p.minute), date: `${p.year}-${p.month}-${p.day}` };
