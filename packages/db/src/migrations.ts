@@ -81,6 +81,8 @@ export async function applyMigrations(
 ): Promise<ApplyMigrationsResult> {
   const migrations = await loadMigrations(options.migrationsDir ?? process.env.DESKPOOL_MIGRATIONS_DIR ?? DEFAULT_MIGRATIONS_DIR);
   const client = new pg.Client({ connectionString: databaseUrl });
+  // A connection the server ends (e.g. a dropped database) must not crash the process.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
@@ -129,6 +131,8 @@ export async function applyMigrations(
 /** Names of the migrations applied to a database (empty if it was never migrated). */
 export async function appliedMigrations(databaseUrl: string): Promise<string[]> {
   const client = new pg.Client({ connectionString: databaseUrl });
+  // A connection the server ends (e.g. a dropped database) must not crash the process.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     const exists = await client.query<{ t: string | null }>(`SELECT to_regclass('"_deskpool_migrations"')::text AS t`);

@@ -43,6 +43,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 
 async function withAdmin<T>(adminUrl: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: adminUrl });
+  // A connection the server ends (e.g. a dropped database) must not crash the process.
+  client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (err) {

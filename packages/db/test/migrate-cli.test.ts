@@ -13,6 +13,8 @@ const name = `dpt_cli_${Date.now().toString(36)}_${Math.random().toString(36).sl
 
 async function admin(sql: string): Promise<void> {
   const c = new pg.Client({ connectionString: adminUrl });
+  // A connection the server ends (e.g. a dropped database) must not crash the process.
+  c.on('error', () => undefined);
   await c.connect();
   try {
     await c.query(sql);

@@ -19,6 +19,8 @@ const created: string[] = [];
 
 async function admin(sql: string): Promise<void> {
   const c = new pg.Client({ connectionString: adminUrl });
+  // A connection the server ends (e.g. a dropped database) must not crash the process.
+  c.on('error', () => undefined);
   await c.connect();
   try {
     await c.query(sql);
@@ -38,6 +40,8 @@ async function emptyDatabase(): Promise<string> {
 
 async function tables(url: string): Promise<string[]> {
   const c = new pg.Client({ connectionString: url });
+  // A connection the server ends (e.g. a dropped database) must not crash the process.
+  c.on('error', () => undefined);
   await c.connect();
   try {
     const { rows } = await c.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
