@@ -110,7 +110,7 @@ export function isNight(lt: LocalTime, policy: PoolPolicy): boolean {
  * harmless for predictions measured in minutes.
  */
 export function instantAtLocalMinute(now: Millis, timeZone: string, minuteOfDay: number): Millis {
-  const lt = localTime(now, timeZone);
+  const lt = localWeekdayMinute(now, timeZone);
   const startOfMinute = now - (now % 60_000);
   return startOfMinute + (minuteOfDay - lt.minuteOfDay) * 60_000;
 }

@@ -2,7 +2,7 @@ import { batchRoom, hostAcceptsBatch } from '../capacity.js';
 import { TASK_ACTIVE_STATES, TASK_YIELDING_STATES, type PlanDraft } from '../draft.js';
 import { subtractResources } from '../resources.js';
 import type { PlannerSettings } from '../settings.js';
-import type { BatchTask, Host, Resources } from '../types.js';
+import type { BatchJob, BatchTask, Host, Resources } from '../types.js';
 import { CapacityIndex } from './capacity-index.js';
 import { FairQueue, type PendingTask } from './fair-queue.js';
 import { constraintKey, shapeKey, taskFeasibleOn } from './feasibility.js';
@@ -65,6 +65,11 @@ export function placeBatch(draft: PlanDraft, settings: PlannerSettings): Placeme
   const queue = new FairQueue(pending, running, total);
 
   const constraintKeys = new Map<string, string>();
+  const shapeOf = (job: BatchJob, need: Resources): string => {
+    let ck = constraintKeys.get(job.id);
+    if (ck === undefined) constraintKeys.set(job.id, (ck = constraintKey(job)));
+    return shapeKey(ck, need);
+  };
   // Tasks of each job per host, for the spread penalty, kept up to date as we place.
   const jobOnHost = new Map<string, number>();
   for (const task of draft.all('tasks')) {
@@ -85,11 +90,9 @@ export function placeBatch(draft: PlanDraft, settings: PlannerSettings): Placeme
     if (cpuIndex.hostCount === 0 && gpuIndex.hostCount === 0) return 'stop';
     const { task, job } = pending;
     const need = task.resources;
-    let ck = constraintKeys.get(job.id);
-    if (ck === undefined) constraintKeys.set(job.id, (ck = constraintKey(job)));
-    const shape = shapeKey(ck, need);
     const cp = task.checkpoint;
-    if (failedShapes.has(shape) && cp?.kind !== 'local') return false;
+    // Shape keys are only built once some shape has failed (a roomy fleet never needs them).
+    if (failedShapes.size > 0 && cp?.kind !== 'local' && failedShapes.has(shapeOf(job, need))) return false;
     candidates.length = 0;
     current = pending;
     // Where the checkpoint lies is always a candidate when it is feasible.
@@ -105,7 +108,7 @@ export function placeBatch(draft: PlanDraft, settings: PlannerSettings): Placeme
       if (candidates.length === 0) stats.probes += gpuIndex.scan(need.cores, random, settings.probeLimit, collect);
     }
     if (candidates.length === 0) {
-      failedShapes.add(shape);
+      failedShapes.add(shapeOf(job, need));
       return false;
     }
     let best = candidates[0] as { host: number; free: Resources };
