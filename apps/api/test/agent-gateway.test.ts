@@ -201,6 +201,19 @@ describe('agent gateway with a real agent process', () => {
 
     ws.send(JSON.stringify({ type: 'heartbeat', seq: 6, at: new Date().toISOString(), uptimeSeconds: 2 }));
     expect(await next()).toMatchObject({ type: 'ack', seq: 6 });
+
+    // Progress and the result of this host's own operation land in the operations table.
+    await api.db.prisma.operation.create({ data: { idempotencyKey: 'op-own-00001', hostId, kind: 'suspend', generation: 1 } });
+    ws.send(JSON.stringify({ type: 'op-progress', seq: 7, at: new Date().toISOString(), idempotencyKey: 'op-own-00001', percent: 40, message: 'saving memory' }));
+    expect(await next()).toMatchObject({ type: 'ack', seq: 7 });
+    expect(await api.db.prisma.operation.findUniqueOrThrow({ where: { idempotencyKey: 'op-own-00001' } })).toMatchObject({ status: 'running', progress: 0.4 });
+    const result = { type: 'op-result', seq: 8, at: new Date().toISOString(), idempotencyKey: 'op-own-00001', outcome: 'succeeded', replayed: false, result: { state: 'saved' } };
+    ws.send(JSON.stringify(result));
+    expect(await next()).toMatchObject({ type: 'ack', seq: 8 });
+    ws.send(JSON.stringify({ ...result, seq: 9 })); // a re-sent copy changes nothing
+    expect(await next()).toMatchObject({ type: 'ack', seq: 9 });
+    expect(await api.db.prisma.operation.findUniqueOrThrow({ where: { idempotencyKey: 'op-own-00001' } })).toMatchObject({ status: 'succeeded', progress: 1, result: { state: 'saved' } });
+    expect(await api.db.prisma.auditEvent.count({ where: { entityType: 'operation', action: 'operation.succeeded' } })).toBe(1);
     ws.close();
 
     // A wrong protocol version is refused and the connection closed.

@@ -97,6 +97,10 @@ describe('agent commands on a real libvirt domain', () => {
 
     const audit = await api.db.prisma.auditEvent.findMany({ where: { entityType: 'operation', action: 'operation.succeeded' } });
     expect(audit.length).toBeGreaterThanOrEqual(3);
+    // The agent reports its domains' states after each command.
+    await expect
+      .poll(async () => (JSON.parse((await api.redis.get(`${api.prefix}domains:${hostId}`)) ?? '{"domains":[]}') as { domains: { domainName: string; state: string }[] }).domains.find((d) => d.domainName === domainName)?.state, { timeout: 20_000 })
+      .toBe('running');
   });
 
   it('does not execute a duplicated command twice: the repeat is answered from the journal', async () => {
