@@ -29,7 +29,7 @@ describe('hosts', () => {
     expect(online.items.map((x) => x.name)).toEqual(['pc-a1']);
     const shown = await h.call(h.tokens.admin, { method: 'GET', url: `/api/v1/hosts/${h1.id}` });
     expect(shown.statusCode).toBe(200);
-    expect(shown.json()).toMatchObject({ id: h1.id, name: 'pc-a1', state: 'online', presence: 'unknown', drained: false, cores: 8 });
+    expect(shown.json()).toMatchObject({ id: h1.id, name: 'pc-a1', state: 'online', presence: 'unknown', drained: false, cores: 8, needsReconcile: false, asleep: false });
     const bad = await h.call(h.tokens.admin, { method: 'GET', url: '/api/v1/hosts?state=sleeping' });
     expect(fieldsOf(bad)).toEqual(['query.state']);
   });

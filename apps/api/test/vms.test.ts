@@ -24,7 +24,7 @@ const createVm = async (name: string, ownerUserId: string, extra: Record<string,
 describe('desktop VMs', () => {
   it('creates a stopped VM in the owner pool with hot-plug ceilings defaulting to its size', async () => {
     const vm = await createVm('dpt-alice', h.users.alice);
-    expect(vm).toMatchObject({ state: 'STOPPED', poolId, maxVcpus: 2, maxMemoryMiB: 4096, pinned: false, fencingGeneration: 0, currentHostId: null });
+    expect(vm).toMatchObject({ state: 'STOPPED', poolId, maxVcpus: 2, maxMemoryMiB: 4096, pinned: false, fencingGeneration: 0, currentHostId: null, augmentedVcpus: 0, desiredHostId: null });
     expect((await h.db.prisma.auditEvent.findFirstOrThrow({ where: { entityId: vm.id } })).action).toBe('create');
   });
 

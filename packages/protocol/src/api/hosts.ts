@@ -49,6 +49,10 @@ export const hostSchema = z.object({
   drained: z.boolean(),
   lastHeartbeatAt: timestampSchema.nullable(),
   fencingEpoch: z.int(),
+  /** Went silent; must be reconciled before it may start anything. */
+  needsReconcile: z.boolean(),
+  /** Put to sleep by power management. */
+  asleep: z.boolean(),
   version: z.int(),
   createdAt: timestampSchema,
   updatedAt: timestampSchema,

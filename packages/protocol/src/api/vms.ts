@@ -66,6 +66,13 @@ export const vmSchema = z.object({
   savedStateHostId: z.uuid().nullable(),
   savedStatePath: z.string().nullable(),
   fencingGeneration: z.int(),
+  /** MIGRATING: the host it is leaving; LOST: the other host it may be on. */
+  sourceHostId: z.uuid().nullable(),
+  /** The host where its owner is waiting for it. */
+  desiredHostId: z.uuid().nullable(),
+  /** Hot-added on top of vcpus / memoryMiB. */
+  augmentedVcpus: z.int(),
+  augmentedMemoryMiB: z.int(),
   stateChangedAt: timestampSchema,
   version: z.int(),
   createdAt: timestampSchema,
