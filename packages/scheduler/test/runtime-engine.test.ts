@@ -216,6 +216,32 @@ describe('stale plans', () => {
   });
 });
 
+describe('batch placement', () => {
+  it('commits every placement of a submitted job in one plan: task rows, operations, audit, commands', async () => {
+    const office = await createOffice(s.prisma, { now: NIGHT });
+    const spare = await s.prisma.host.create({
+      data: { name: `pc-spare-${office.poolId.slice(0, 8)}`, poolId: office.poolId, cores: 8, memoryMiB: 16384, diskGiB: 100, onlineState: 'online', presenceState: 'idle', presenceSince: new Date(NIGHT - 3600_000), lastHeartbeatAt: new Date(NIGHT) },
+    });
+    const job = await s.prisma.batchJob.create({
+      data: { name: 'render', submittedBy: 'user:x', poolId: office.poolId, spec: { name: 'render', command: ['true'], cores: 2, memoryMiB: 1024 }, taskCount: 6, tasks: { create: [0, 1, 2, 3, 4, 5].map((index) => ({ index })) } },
+    });
+    const outcome = await engine().handle({ type: 'jobSubmitted', id: `job.${job.id}`, jobId: job.id });
+    expect(outcome).toMatchObject({ status: 'committed', operations: 6, dispatched: 6 });
+    const tasks = await s.prisma.batchTask.findMany({ where: { jobId: job.id } });
+    expect(tasks.every((t) => t.state === 'running' && t.version === 2 && t.generation === 1 && t.startedAt !== null)).toBe(true);
+    expect(new Set(tasks.map((t) => t.hostId)).size).toBeGreaterThanOrEqual(1);
+    expect(tasks.every((t) => t.hostId === office.hostId || t.hostId === spare.id)).toBe(true);
+    const ops = await s.prisma.operation.findMany({ where: { taskId: { in: tasks.map((t) => t.id) } } });
+    expect(ops).toHaveLength(6);
+    expect(ops.every((o) => o.kind === 'run-batch' && o.status === 'sent' && o.generation === 1)).toBe(true);
+    expect(await s.prisma.auditEvent.count({ where: { entityType: 'task', entityId: { in: tasks.map((t) => t.id) }, action: 'task.state.QUEUED->RUNNING' } })).toBe(6);
+    // The same submission again places nothing more.
+    const again = await engine().handle({ type: 'jobSubmitted', id: `job.${job.id}`, jobId: job.id });
+    expect(again.status === 'duplicate' || (again.status === 'committed' && again.operations === 0)).toBe(true);
+    expect(await s.prisma.operation.count({ where: { taskId: { in: tasks.map((t) => t.id) } } })).toBe(6);
+  });
+});
+
 describe('commands for an agent that was offline', () => {
   it('lists unanswered commands for a host so the gateway can re-send them on connect', async () => {
     const office = await createOffice(s.prisma, { now: NIGHT });

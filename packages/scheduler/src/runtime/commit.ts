@@ -1,7 +1,8 @@
 // Writes one plan to PostgreSQL inside the caller's transaction: transitions with optimistic
 // concurrency, operations under their idempotency keys, one audit event per change.
-import type { Prisma} from '@deskpool/db';
-import { recordAudit } from '@deskpool/db';
+import { randomUUID } from 'node:crypto';
+import type { Prisma } from '@deskpool/db';
+import { countExistingKeys, insertAuditEvents, insertOperations, updateVersionedRows, type AuditRow, type OperationInsert, type RowUpdate } from './bulk.js';
 import type { Action, Command, EntityKind, Plan, TransitionRecord } from '../core/types.js';
 import { agentCommandFor, commandFrameFor, subjectOfCommand, wireKey } from './commands.js';
 import { columnsForUpdate, plannedOf } from './mapping.js';
@@ -62,33 +63,6 @@ function causeText(a: Action): string {
   return `event:${a.cause.event}#${a.cause.eventId} rule:${a.cause.rule}`;
 }
 
-async function updateVersioned(tx: Tx, entity: Exclude<EntityKind, 'operations'>, id: string, version: number, data: Record<string, unknown>): Promise<boolean> {
-  const where = { id, version };
-  const write = { ...data, version: { increment: 1 } } as never;
-  let count: number;
-  switch (entity) {
-    case 'pools':
-      ({ count } = await tx.pool.updateMany({ where, data: write }));
-      break;
-    case 'hosts':
-      ({ count } = await tx.host.updateMany({ where, data: write }));
-      break;
-    case 'vms':
-      ({ count } = await tx.desktopVm.updateMany({ where, data: write }));
-      break;
-    case 'users':
-      ({ count } = await tx.user.updateMany({ where, data: write }));
-      break;
-    case 'jobs':
-      ({ count } = await tx.batchJob.updateMany({ where, data: write }));
-      break;
-    case 'tasks':
-      ({ count } = await tx.batchTask.updateMany({ where, data: write }));
-      break;
-  }
-  return count === 1;
-}
-
 function pick(source: object | undefined, fields: string[]): Record<string, unknown> | undefined {
   if (!source) return undefined;
   const out: Record<string, unknown> = {};
@@ -96,35 +70,40 @@ function pick(source: object | undefined, fields: string[]): Record<string, unkn
   return out;
 }
 
+type UpdatableKind = Exclude<EntityKind, 'operations'>;
+
 /**
  * Commits `plan` (made from `loaded`) in transaction `tx`. Throws StaleSnapshotError when any
  * row it changes moved on since it was read; the caller rolls back and re-plans. When the
  * plan's operations already exist, the event was handled before: nothing is written.
+ * Writes are batched (one statement per kind of change, not per row), so a placement round of
+ * thousands of tasks commits in a handful of statements.
  */
 export async function commitPlan(tx: Tx, plan: Plan, loaded: LoadedSnapshot, now: Date): Promise<CommitResult> {
   const commands = new Map<string, Command>();
   for (const a of plan.actions) if (a.type !== 'recordTransition' && a.type !== 'markLost' && a.type !== 'reportArrival') commands.set(a.key, a);
   const keys = [...commands.keys()].map(wireKey);
-  if (keys.length > 0) {
-    const existing = await tx.operation.count({ where: { idempotencyKey: { in: keys } } });
-    if (existing > 0) return { duplicate: true, transitions: 0, dispatches: [] };
-  }
+  if ((await countExistingKeys(tx, keys)) > 0) return { duplicate: true, transitions: 0, dispatches: [] };
 
-  const versions = loaded.versions;
   // Entities as they stand while the plan is applied, for the audit's "before".
   const current = new Map<string, object>();
   const entityNow = (kind: EntityKind, id: string): object | undefined =>
     current.get(`${kind}:${id}`) ?? (loaded.snapshot[kind] as Record<string, object>)[id];
+  // Several transitions of one row in a plan become one versioned write of their merged columns.
+  const updates = new Map<UpdatableKind, Map<string, RowUpdate>>();
+  const settles: string[] = [];
+  const inserts: OperationInsert[] = [];
+  const audits: AuditRow[] = [];
   const dispatches: PlannedDispatch[] = [];
   let transitions = 0;
 
   for (const a of plan.actions) {
     if (a.type === 'markLost') {
-      await recordAudit(tx, { entityType: 'vm', entityId: a.vmId, action: 'vm.lost', actor: SCHEDULER_ACTOR, cause: causeText(a), after: { lastHostId: a.lastHostId, generation: a.generation } });
+      audits.push({ entityType: 'vm', entityId: a.vmId, action: 'vm.lost', actor: SCHEDULER_ACTOR, cause: causeText(a), after: { lastHostId: a.lastHostId, generation: a.generation } });
       continue;
     }
     if (a.type === 'reportArrival') {
-      await recordAudit(tx, {
+      audits.push({
         entityType: 'user',
         entityId: a.userId,
         action: 'prestage.arrival',
@@ -141,9 +120,10 @@ export async function commitPlan(tx: Tx, plan: Plan, loaded: LoadedSnapshot, now
       if (a.op === 'create') {
         const cmd = commands.get(a.id);
         if (!cmd) throw new UnsupportedTransitionError(a);
-        const dispatch = await insertOperation(tx, cmd, loaded);
+        const { row, dispatch } = operationRow(cmd, loaded);
+        inserts.push(row);
         dispatches.push(dispatch);
-        await recordAudit(tx, {
+        audits.push({
           entityType: 'operation',
           entityId: dispatch.operationId,
           action: `operation.planned.${cmd.type}`,
@@ -153,29 +133,32 @@ export async function commitPlan(tx: Tx, plan: Plan, loaded: LoadedSnapshot, now
         });
       } else if (a.op === 'delete') {
         const key = wireKey(a.id);
-        const { count } = await tx.operation.updateMany({ where: { idempotencyKey: key, settledAt: null }, data: { settledAt: now } });
-        if (count !== 1) throw new StaleSnapshotError('operations', a.id);
-        await recordAudit(tx, { entityType: 'operation', entityId: key, action: 'operation.settled', actor: SCHEDULER_ACTOR, cause: causeText(a) });
+        settles.push(key);
+        audits.push({ entityType: 'operation', entityId: key, action: 'operation.settled', actor: SCHEDULER_ACTOR, cause: causeText(a) });
       } else throw new UnsupportedTransitionError(a);
       continue;
     }
 
     if (a.op === 'create') {
       // Jobs and tasks are created by the API before the scheduler hears of them.
-      if (versions[a.entity].has(a.id)) continue;
+      if (loaded.versions[a.entity].has(a.id)) continue;
       throw new UnsupportedTransitionError(a);
     }
     if (a.op === 'delete') throw new UnsupportedTransitionError(a);
 
-    const version = versions[a.entity].get(a.id);
+    const version = loaded.versions[a.entity].get(a.id);
     if (version === undefined) throw new StaleSnapshotError(a.entity, a.id);
     const data = columnsForUpdate(a.entity, a.id, a.set, { name: loaded.vmNames.get(a.id), now });
-    if (!(await updateVersioned(tx, a.entity, a.id, version, data))) throw new StaleSnapshotError(a.entity, a.id);
-    versions[a.entity].set(a.id, version + 1);
+    let byId = updates.get(a.entity);
+    if (!byId) updates.set(a.entity, (byId = new Map()));
+    const pending = byId.get(a.id);
+    if (pending) Object.assign(pending.data, data);
+    else byId.set(a.id, { id: a.id, version, data });
+
     const before = entityNow(a.entity, a.id);
     current.set(`${a.entity}:${a.id}`, { ...before, ...a.set });
     const stateChange = a.from !== undefined && a.to !== undefined && a.from !== a.to;
-    await recordAudit(tx, {
+    audits.push({
       entityType: SINGULAR[a.entity],
       entityId: a.id,
       action: stateChange ? `${SINGULAR[a.entity]}.state.${a.from}->${a.to}` : `${SINGULAR[a.entity]}.update`,
@@ -185,32 +168,43 @@ export async function commitPlan(tx: Tx, plan: Plan, loaded: LoadedSnapshot, now
       after: a.set,
     });
   }
+
+  for (const [kind, byId] of updates) {
+    const missed = await updateVersionedRows(tx, kind, [...byId.values()], now);
+    if (missed.length > 0) throw new StaleSnapshotError(kind, missed[0] as string);
+  }
+  if (settles.length > 0) {
+    const { count } = await tx.operation.updateMany({ where: { idempotencyKey: { in: settles }, settledAt: null }, data: { settledAt: now } });
+    if (count !== new Set(settles).size) throw new StaleSnapshotError('operations', settles[0] as string);
+  }
+  await insertOperations(tx, inserts);
+  await insertAuditEvents(tx, audits);
   return { duplicate: false, transitions, dispatches };
 }
 
-async function insertOperation(tx: Tx, cmd: Command, loaded: LoadedSnapshot): Promise<PlannedDispatch> {
+function operationRow(cmd: Command, loaded: LoadedSnapshot): { row: OperationInsert; dispatch: PlannedDispatch } {
   const subject = subjectOfCommand(cmd);
   const agentCommand = agentCommandFor(cmd, loaded.names);
   const idempotencyKey = wireKey(cmd.key);
-  const row = await tx.operation.create({
-    data: {
+  const id = randomUUID();
+  return {
+    row: {
+      id,
       idempotencyKey,
       hostId: cmd.hostId,
       vmId: subject.kind === 'vm' ? subject.id : null,
       taskId: subject.kind === 'task' ? subject.id : null,
       kind: agentCommand?.kind ?? cmd.type,
       generation: cmd.generation,
-      params: (agentCommand?.params ?? {}) as Prisma.InputJsonValue,
-      planned: plannedOf(cmd, subject) as Prisma.InputJsonValue,
-      status: 'pending',
+      params: agentCommand?.params ?? {},
+      planned: plannedOf(cmd, subject),
     },
-    select: { id: true },
-  });
-  return {
-    operationId: row.id,
-    idempotencyKey,
-    hostId: cmd.hostId,
-    type: cmd.type,
-    frame: agentCommand ? commandFrameFor(idempotencyKey, row.id, agentCommand) : null,
+    dispatch: {
+      operationId: id,
+      idempotencyKey,
+      hostId: cmd.hostId,
+      type: cmd.type,
+      frame: agentCommand ? commandFrameFor(idempotencyKey, id, agentCommand) : null,
+    },
   };
 }
