@@ -6,7 +6,7 @@
 //   node scripts/bench.mjs [--only kvm-driver,scheduler] [--merge-only] [--timeout SECONDS] [--root DIR]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -142,8 +142,11 @@ async function main() {
     for (const { dir } of benches) {
       console.error(`\nbench: ${dir} …`);
       const startedAt = Date.now();
+      // Load before/after: on a shared machine other work inflates timings, and the report says so.
+      const loadBefore = loadavg()[0];
       const outcome = await runBench(dir, timeoutMs);
-      runs.push({ package: dir, ...outcome, startedAt, endedAt: Date.now() });
+      const load = `${loadBefore.toFixed(1)} → ${loadavg()[0].toFixed(1)} on ${cpus().length} cores`;
+      runs.push({ package: dir, ...outcome, load, startedAt, endedAt: Date.now() });
       console.error(`bench: ${dir} ${outcome.status} in ${(outcome.durationMs / 1000).toFixed(1)} s${outcome.error ? ` (${outcome.error})` : ''}`);
     }
   }
@@ -153,7 +156,7 @@ async function main() {
   const latest = mergeResults({
     catalogue,
     sources,
-    benches: runs.map(({ package: pkg, status, error, durationMs }) => ({ package: pkg, status, ...(error ? { error } : {}), durationMs })),
+    benches: runs.map(({ package: pkg, status, error, durationMs, load }) => ({ package: pkg, status, ...(error ? { error } : {}), durationMs, load })),
     problems,
     date: new Date().toISOString(),
     machine: machine.summary,

@@ -143,7 +143,7 @@ describe('renderMarkdown', () => {
         { name: 'week1000.harvest_ratio', unit: '0..1', target: '>= 0.95', what: 'z' },
       ],
       sources: [{ file: 'f.json', data: { date: '2026-11-26T10:00:00Z', figures: { 'kvm.driver_overhead_ms.max': { value: 31.25, unit: 'ms', method: 'a | b' }, 'fuzz.responses_5xx': { value: 0, unit: 'count', method: 'fuzzer' } } } }],
-      benches: [{ package: 'packages/kvm-driver', status: 'ok', durationMs: 1500 }],
+      benches: [{ package: 'packages/kvm-driver', status: 'ok', durationMs: 1500, load: '0.5 → 1.9 on 2 cores' }],
       date: '2026-11-26T11:00:00Z',
       machine: '2 cores, 24 GiB, no KVM',
     });
@@ -154,7 +154,7 @@ describe('renderMarkdown', () => {
     expect(text).toMatch(/\| `week1000.harvest_ratio` \| — \| 0\.\.1 \| >= 0\.95 \| not measured \| not measured: no bench reported this figure \|/);
     expect(text).toContain('Summary: 1 met, 1 not met, 1 not measured');
     expect(text).toContain('- CPU: test');
-    expect(text).toContain('- `packages/kvm-driver`: ok in 1.5 s');
+    expect(text).toContain('- `packages/kvm-driver`: ok in 1.5 s (load average 0.5 → 1.9 on 2 cores)');
   });
 });
 

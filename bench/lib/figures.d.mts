@@ -41,6 +41,8 @@ export interface BenchRun {
   status: 'ok' | 'failed' | 'timeout';
   error?: string;
   durationMs?: number;
+  /** 1-minute load average before → after the bench, e.g. "0.4 → 1.9 on 2 cores". */
+  load?: string;
 }
 export interface MergedFigure {
   value: number | null;

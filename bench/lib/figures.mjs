@@ -176,7 +176,9 @@ export function renderMarkdown(latest, { machineDetails = [] } = {}) {
     return `| \`${name}\` | ${formatValue(f.value)} | ${escapeCell(f.unit)} | ${escapeCell(f.target ?? '—')} | ${STATUS_TEXT[f.status] ?? f.status} | ${method} | ${escapeCell((f.date ?? '').slice(0, 10))} |`;
   });
   const counts = Object.values(latest.figures).reduce((acc, f) => ({ ...acc, [f.status]: (acc[f.status] ?? 0) + 1 }), {});
-  const benchLines = (latest.benches ?? []).map((b) => `- \`${b.package}\`: ${b.status}${b.durationMs !== undefined ? ` in ${(b.durationMs / 1000).toFixed(1)} s` : ''}${b.error ? ` — ${escapeCell(b.error)}` : ''}`);
+  const benchLines = (latest.benches ?? []).map(
+    (b) => `- \`${b.package}\`: ${b.status}${b.durationMs !== undefined ? ` in ${(b.durationMs / 1000).toFixed(1)} s` : ''}${b.load ? ` (load average ${b.load})` : ''}${b.error ? ` — ${escapeCell(b.error)}` : ''}`,
+  );
   const problemLines = (latest.problems ?? []).map((p) => `- \`${p.file}\`: ${escapeCell(p.error)}`);
   return [
     '# Benchmarks',
@@ -204,6 +206,8 @@ export function renderMarkdown(latest, { machineDetails = [] } = {}) {
     '  (e.g. raw `virsh`) was run in the same process and run, and the figure is the difference.',
     '- A bench that fails or times out does not stop the others: the figures it wrote are reported as not measured,',
     '  with its error. A figure no bench reports is listed as not measured, never left out or estimated.',
+    '- The machine may be shared with other work while benches run: each bench below lists the load average before → after;',
+    '  high load inflates timings and deflates rates, so compare figures of runs made under similar load.',
     '- "date" is when the figure was measured; figures from result files not rewritten in this run keep their older date.',
     '',
     '## Benches in this run',
