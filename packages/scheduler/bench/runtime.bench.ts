@@ -5,6 +5,7 @@
 // from publishing the event to the last command sent. Median of BENCH_RUNS runs, each on a
 // fresh database. Merges its figure into bench/results/scheduler.json at the repo root.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase } from '@deskpool/db/testing';
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
     value: Math.round(median(rates)),
     unit: '1/s',
     target: '>= 2000',
-    method: `median of ${RUNS}: one jobSubmitted event (${TASKS} tasks, ${HOSTS} PCs) through BullMQ → load, plan, commit in one transaction (task rows with version checks, operations, audit), publish commands; placements sent / wall time from publish to job completed`,
+    method: `median of ${RUNS}: one jobSubmitted event (${TASKS} tasks, ${HOSTS} PCs) through BullMQ → load, plan, commit in one transaction (task rows with version checks, operations, audit), publish commands; placements sent / wall time from publish to job completed (machine load average ${loadavg()[0]?.toFixed(1)} on 2 shared cores)`,
   };
   mergeInto(path.join(root, 'bench', 'results', 'scheduler.json'), { 'batch.e2e_placements_per_s': figure });
   process.stdout.write(`batch.e2e_placements_per_s = ${figure.value}\n`);

@@ -22,7 +22,8 @@ export const workerEnvSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL'),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  DESKPOOL_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
+  // Each event in progress holds one database connection for its transaction (pool of 10).
+  DESKPOOL_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(8, 'at most 8: each event in progress holds one of the 10 database connections').default(4),
   DESKPOOL_QUEUE_PREFIX: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and -').default(DEFAULT_QUEUE_PREFIX),
   DESKPOOL_AGENT_CHANNEL_PREFIX: z.string().min(1).max(128).default(DEFAULT_AGENT_CHANNEL_PREFIX),
   /**

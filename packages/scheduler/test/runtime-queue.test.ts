@@ -65,11 +65,25 @@ describe('publishing events', () => {
     try {
       await events.publishTick({ timer: 'idleCheck', poolId: office.poolId, slot: 1 });
       await events.publishTick({ timer: 'idleCheck', poolId: office.poolId, slot: 1 });
-      expect(await events.queue.getJobCountByTypes('waiting', 'active', 'completed', 'delayed')).toBe(1);
+      expect(await events.queue.getJobCountByTypes('waiting', 'prioritized', 'active', 'completed', 'delayed')).toBe(1);
       runtime();
       await eventually(async () => (await s.prisma.desktopVm.findUniqueOrThrow({ where: { id: office.vmId } })).state === 'SUSPENDING', 'the suspend');
       expect(await suspendCount(office.vmId)).toBe(1);
     } finally {
+      await events.close();
+    }
+  });
+
+  it('queues taps ahead of timer ticks', async () => {
+    const office = await createOffice(s.prisma, { now: NIGHT });
+    const events = publisher();
+    try {
+      await events.publishTick({ timer: 'placement', poolId: office.poolId, slot: 900 });
+      await events.publishPresence({ hostId: office.hostId, presence: 'present', at: NIGHT + 1 });
+      const [first] = await events.queue.getJobs(['prioritized'], 0, 0, true);
+      expect(first?.name).toBe('presence');
+    } finally {
+      await events.queue.drain();
       await events.close();
     }
   });
@@ -96,7 +110,7 @@ describe('several workers', () => {
       runtime();
       // Each pool gets several distinct ticks at once; both workers take jobs concurrently.
       await Promise.all(offices.flatMap((o) => [1, 2, 3, 4].map((slot) => events.publishTick({ timer: 'idleCheck', poolId: o.poolId, slot: 100 + slot }))));
-      await eventually(async () => (await events.queue.getJobCountByTypes('waiting', 'active', 'delayed')) === 0 && (await events.queue.getCompletedCount()) >= 12, 'all ticks handled');
+      await eventually(async () => (await events.queue.getJobCountByTypes('waiting', 'prioritized', 'active', 'delayed')) === 0 && (await events.queue.getCompletedCount()) >= 12, 'all ticks handled');
       for (const o of offices) expect(await suspendCount(o.vmId)).toBe(1);
     } finally {
       await events.close();

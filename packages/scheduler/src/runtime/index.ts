@@ -11,7 +11,7 @@ export {
 } from './dispatch.js';
 export { wireKey, agentCommandFor, commandFrameFor, subjectOfCommand, type AgentCommand, type CommandNames } from './commands.js';
 export { runtimeEventSchema, parseRuntimeEvent, InvalidSchedulerEventError, TIMER_KINDS, type RuntimeEvent, type RuntimeEventType } from './events.js';
-export { SchedulerEvents, DeadLetters, QUEUE_NAMES, DEFAULT_QUEUE_PREFIX, EVENT_JOB_OPTIONS, type DeadLetter, type QueueConnection } from './queues.js';
+export { SchedulerEvents, DeadLetters, EVENT_PRIORITY, QUEUE_NAMES, DEFAULT_QUEUE_PREFIX, EVENT_JOB_OPTIONS, type DeadLetter, type QueueConnection } from './queues.js';
 export { runTimer, checkHeartbeats, ALL_TIMERS, DEFAULT_TIMER_SETTINGS, type RuntimeTimer, type TimerSettings } from './timers.js';
 export { createSchedulerRuntime, type SchedulerRuntime, type SchedulerRuntimeOptions } from './runtime.js';
 export * as rowMapping from './mapping.js';

@@ -28,6 +28,25 @@ export const EVENT_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
+/**
+ * BullMQ priority (1 = first) by event type: a person at a PC is served before answers, and
+ * answers before timers and batch work, so a backlog of placement ticks never delays a tap.
+ */
+export const EVENT_PRIORITY: Record<RuntimeEvent['type'], number> = {
+  presence: 1,
+  signIn: 1,
+  operationResult: 2,
+  heartbeatLost: 2,
+  hostBack: 2,
+  hostFenced: 2,
+  pin: 2,
+  taskFinished: 3,
+  resourcePressure: 3,
+  jobSubmitted: 4,
+  jobCancelled: 3,
+  tick: 4,
+};
+
 const atMs = (at: Date | number): number => (typeof at === 'number' ? at : at.getTime());
 
 /**
@@ -45,7 +64,7 @@ export class SchedulerEvents {
   /** Validates and queues one event; throws InvalidSchedulerEventError naming the bad field. */
   async publish(event: RuntimeEvent): Promise<void> {
     const valid = parseRuntimeEvent(event);
-    await this.queue.add(valid.type, valid, { jobId: valid.id });
+    await this.queue.add(valid.type, valid, { jobId: valid.id, priority: EVENT_PRIORITY[valid.type] });
   }
 
   publishPresence(p: { hostId: string; presence: 'present' | 'idle'; at: Date | number }): Promise<void> {
