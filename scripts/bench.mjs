@@ -153,15 +153,19 @@ async function main() {
 
   const { sources, problems } = readResultFiles(runs, previous.sourceOwners ?? {});
   const machine = describeMachine();
+  // A merge-only run keeps the record of the last run that did run benches (report + voiding).
+  const carried = previous.benches?.length ? { at: previous.date, benches: previous.benches } : (previous.previousBenches ?? null);
   const latest = mergeResults({
     catalogue,
     sources,
     benches: runs.map(({ package: pkg, status, error, durationMs, load }) => ({ package: pkg, status, ...(error ? { error } : {}), durationMs, load })),
+    earlierRun: runs.length === 0 ? carried : null,
     problems,
     date: new Date().toISOString(),
     machine: machine.summary,
   });
   latest.machineDetails = machine.details;
+  if (runs.length === 0 && carried) latest.previousBenches = carried;
   // Remembered so that a later failing run of a package can void the figures it wrote before.
   latest.sourceOwners = { ...(previous.sourceOwners ?? {}), ...Object.fromEntries(sources.filter((s) => s.owner).map((s) => [s.file, s.owner])) };
 

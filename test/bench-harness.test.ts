@@ -158,6 +158,16 @@ describe('renderMarkdown', () => {
   });
 });
 
+describe('renderMarkdown after a merge-only run', () => {
+  it('shows the benches of the last run that ran them', () => {
+    const latest = mergeResults({ catalogue: [], sources: [], date: '2026-11-26T12:00:00Z', machine: 'm' });
+    latest.previousBenches = { at: '2026-11-26T11:00:00Z', benches: [{ package: 'packages/scheduler', status: 'failed', error: 'exit 1', durationMs: 2000 }] };
+    const text = renderMarkdown(latest);
+    expect(text).toContain('- none ran (merge only');
+    expect(text).toContain('The last run that ran benches (2026-11-26T11:00:00Z):\n\n- `packages/scheduler`: failed in 2.0 s — exit 1');
+  });
+});
+
 describe('scripts/bench.mjs on a scratch repository', () => {
   it('runs every package bench, survives a failing one, and writes latest.json and BENCHMARKS.md', async () => {
     const root = mkdtempSync(join(tmpdir(), 'deskpool-bench-'));
@@ -189,5 +199,14 @@ describe('scripts/bench.mjs on a scratch repository', () => {
     expect(latest.benches.map((b) => [b.package, b.status])).toEqual([['packages/broken', 'failed'], ['packages/good', 'ok']]);
     const report = readFileSync(join(root, 'BENCHMARKS.md'), 'utf8');
     expect(report).toContain('| `good.ms` | 4 | ms | <= 5 | met | median of 3 | 2026-11-26 |');
+    expect(report).toMatch(/- `packages\/broken`: failed in [\d.]+ s \(load average [\d.]+ → [\d.]+ on \d+ cores\) — exit 4/);
+
+    // Merging again without running: the old figures stay, the failed bench's record is carried.
+    await run('node', [script, '--root', root, '--merge-only']);
+    const merged = JSON.parse(readFileSync(join(root, 'bench', 'results', 'latest.json'), 'utf8')) as Latest;
+    expect(merged.benches).toEqual([]);
+    expect(merged.previousBenches?.benches.map((b) => b.package)).toEqual(['packages/broken', 'packages/good']);
+    expect(merged.figures['good.ms']).toMatchObject({ value: 4 });
+    expect(merged.figures['broken.count']).toMatchObject({ value: null, why: expect.stringMatching(/packages\/broken failed in the run of .*: exit 4/) });
   });
 });

@@ -62,11 +62,14 @@ export interface Latest {
   figures: Record<string, MergedFigure>;
   benches: BenchRun[];
   problems: Array<{ file: string; error: string }>;
+  /** Set by a merge-only run: the benches of the last run that ran them. */
+  previousBenches?: { at: string; benches: BenchRun[] };
 }
 export function mergeResults(input: {
   catalogue: CatalogueEntry[];
   sources: Source[];
   benches?: BenchRun[];
+  earlierRun?: { at: string; benches: BenchRun[] } | null;
   problems?: Array<{ file: string; error: string }>;
   date: string;
   machine: string;

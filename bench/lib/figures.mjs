@@ -87,19 +87,30 @@ export function checkResultFile(raw) {
  * - catalogue: [{ name, unit, target, what }] (bench/figures.json)
  * - sources: [{ file, owner, mtime, data }] valid result files (owner = package that wrote it, if known)
  * - benches: [{ package, status: 'ok' | 'failed' | 'timeout', error?, durationMs }] this run's benches
+ * - earlierRun: { at, benches } of the last run that ran benches (for a merge-only run)
  * - problems: [{ file, error }] result files that could not be read or failed validation
  * Every catalogue figure is present. A figure from a file written by a bench that failed this run
  * is null with that failure as why; among several sources, the newest date wins.
  */
-export function mergeResults({ catalogue, sources, benches = [], problems = [], date, machine }) {
+export function mergeResults({ catalogue, sources, benches = [], earlierRun = null, problems = [], date, machine }) {
   const failedBy = new Map(benches.filter((b) => b.status !== 'ok').map((b) => [b.package, b]));
+  // A merge-only run must not bring back what a failed bench left behind in the last real run.
+  const failedEarlier = new Map((earlierRun?.benches ?? []).filter((b) => b.status !== 'ok').map((b) => [b.package, b]));
+  const failureOf = (source) => {
+    if (!source.owner) return undefined;
+    const now = failedBy.get(source.owner);
+    if (now) return { bench: now, when: 'in this run' };
+    const earlier = failedEarlier.get(source.owner);
+    if (earlier && (!source.mtime || source.mtime <= earlierRun.at)) return { bench: earlier, when: `in the run of ${earlierRun.at}` };
+    return undefined;
+  };
   const candidates = new Map();
   for (const source of sources) {
-    const failure = source.owner ? failedBy.get(source.owner) : undefined;
+    const failure = failureOf(source);
     for (const [name, figure] of Object.entries(source.data.figures)) {
       const figureDate = figure.date ?? source.data.date ?? source.mtime;
       const entry = failure
-        ? { value: null, unit: figure.unit, method: figure.method, why: `bench of ${failure.package} ${failure.status === 'timeout' ? 'timed out' : 'failed'} in this run: ${failure.error ?? 'no detail'}`, date }
+        ? { value: null, unit: figure.unit, method: figure.method, why: `bench of ${failure.bench.package} ${failure.bench.status === 'timeout' ? 'timed out' : 'failed'} ${failure.when}: ${failure.bench.error ?? 'no detail'}`, date }
         : { ...figure, date: figureDate };
       entry.source = source.file;
       const previous = candidates.get(name);
@@ -157,6 +168,11 @@ function formatValue(value) {
   return abs >= 100 ? value.toFixed(0) : abs >= 1 ? value.toFixed(2) : value.toPrecision(3);
 }
 
+function benchLine(b) {
+  const duration = b.durationMs !== undefined ? ` in ${(b.durationMs / 1000).toFixed(1)} s` : '';
+  return `- \`${b.package}\`: ${b.status}${duration}${b.load ? ` (load average ${b.load})` : ''}${b.error ? ` — ${escapeCell(b.error)}` : ''}`;
+}
+
 function formatBaseline(baseline) {
   if (typeof baseline === 'number') return ` (baseline: ${formatValue(baseline)})`;
   if (isObject(baseline)) return ` (baseline: ${escapeCell(baseline.name)} = ${formatValue(baseline.value)})`;
@@ -176,9 +192,7 @@ export function renderMarkdown(latest, { machineDetails = [] } = {}) {
     return `| \`${name}\` | ${formatValue(f.value)} | ${escapeCell(f.unit)} | ${escapeCell(f.target ?? '—')} | ${STATUS_TEXT[f.status] ?? f.status} | ${method} | ${escapeCell((f.date ?? '').slice(0, 10))} |`;
   });
   const counts = Object.values(latest.figures).reduce((acc, f) => ({ ...acc, [f.status]: (acc[f.status] ?? 0) + 1 }), {});
-  const benchLines = (latest.benches ?? []).map(
-    (b) => `- \`${b.package}\`: ${b.status}${b.durationMs !== undefined ? ` in ${(b.durationMs / 1000).toFixed(1)} s` : ''}${b.load ? ` (load average ${b.load})` : ''}${b.error ? ` — ${escapeCell(b.error)}` : ''}`,
-  );
+  const benchLines = (latest.benches ?? []).map(benchLine);
   const problemLines = (latest.problems ?? []).map((p) => `- \`${p.file}\`: ${escapeCell(p.error)}`);
   return [
     '# Benchmarks',
@@ -213,6 +227,9 @@ export function renderMarkdown(latest, { machineDetails = [] } = {}) {
     '## Benches in this run',
     '',
     ...(benchLines.length > 0 ? benchLines : ['- none ran (merge only, or no package has a `bench` script yet)']),
+    ...(benchLines.length === 0 && latest.previousBenches
+      ? ['', `The last run that ran benches (${latest.previousBenches.at}):`, '', ...latest.previousBenches.benches.map(benchLine)]
+      : []),
     ...(problemLines.length > 0 ? ['', '## Result files that could not be used', '', ...problemLines] : []),
     '',
   ].join('\n');
