@@ -206,6 +206,21 @@ describe('timers', () => {
     expect((await s.prisma.desktopVm.findUniqueOrThrow({ where: { id: office.vmId } })).fencingGeneration).toBe(4);
   });
 
+  it('a fenced host heard from again is asked to reconcile, once', async () => {
+    const office = await createOffice(s.prisma, { now: NIGHT, heartbeatAt: NIGHT - 10 * 60_000, presence: 'present' });
+    const r = runtime({ timers: { heartbeatTimeoutMs: 90_000 } });
+    await r.runTimer('heartbeatCheck');
+    await eventually(async () => (await s.prisma.host.findUniqueOrThrow({ where: { id: office.hostId } })).needsReconcile, 'the host to be fenced');
+    // The agent reconnects: the gateway marks the host online with a fresh heartbeat.
+    await s.prisma.host.update({ where: { id: office.hostId }, data: { onlineState: 'online', lastHeartbeatAt: new Date(clock.now()) } });
+    expect(await r.runTimer('heartbeatCheck')).toBe(1);
+    const reconcile = await eventually(() => s.prisma.operation.findFirst({ where: { hostId: office.hostId, kind: 'reconcileHost' } }).then((o) => o ?? undefined), 'the reconcile operation');
+    expect(reconcile.planned).toMatchObject({ type: 'reconcileHost', expect: { vms: [{ vmId: office.vmId, generation: 4 }] } });
+    // Not sent yet (the agent protocol has no reconcile command), and not asked for twice.
+    expect(reconcile.status).toBe('pending');
+    expect(await r.runTimer('heartbeatCheck')).toBe(0);
+  });
+
   it('a planning timer fans out into one tick per pool', async () => {
     const office = await createOffice(s.prisma, { now: NIGHT });
     const r = runtime();
