@@ -229,5 +229,6 @@ try {
     'kvm.save_move_restore_ms.512MiB': { value: null, unit: 'ms', why },
     'kvm.live_migrate_ms.512MiB': { value: null, unit: 'ms', why },
   });
-  process.exitCode = 1;
+  // Exit 0: the figures say why they are missing, and a non-zero exit would also null the
+  // local kvm bench's figures in the same kvm.json.
 }

@@ -92,7 +92,8 @@ export function migrateArgs(name: string, target: MigrationTarget, opts: Pick<Mi
 
 export async function migrateLive(virsh: Virsh, name: string, target: MigrationTarget, opts: MigrateOptions = {}): Promise<MigrateResult> {
   validate(name, target, opts);
-  const targetVirsh = new Virsh(virsh.runner, target.uri);
+  // A few one-off queries: no persistent virsh session for the target.
+  const targetVirsh = new Virsh(virsh.runner, target.uri, false);
   const signal = opts.signal;
   const started = Date.now();
   if (signal?.aborted) throw new OperationAborted(`migrate ${name}`);
@@ -117,7 +118,8 @@ export async function migrateLive(virsh: Virsh, name: string, target: MigrationT
 
   const abortJob = async (): Promise<void> => {
     // Killing the virsh client would not stop the job; domjobabort does, and the source resumes.
-    await virsh.raw(['domjobabort', name], { timeoutMs: 30_000 }).catch(() => undefined);
+    // Its own process (long: true), never queued behind a slow query in the shared virsh session.
+    await virsh.raw(['domjobabort', name], { timeoutMs: 30_000, long: true }).catch(() => undefined);
   };
   const onAbort = (): void => {
     stopReason ??= 'aborted';
@@ -143,7 +145,7 @@ export async function migrateLive(virsh: Virsh, name: string, target: MigrationT
       if (opts.postCopy && !postCopyRequested && (stats.memoryIteration ?? 0) >= 1) {
         // First full pass done: switch so the guest runs on the target and pulls the rest on demand.
         postCopyRequested = true;
-        const sw = await virsh.raw(['migrate-postcopy', name], { timeoutMs: 30_000 }).catch(() => undefined);
+        const sw = await virsh.raw(['migrate-postcopy', name], { timeoutMs: 30_000, long: true }).catch(() => undefined);
         if (sw && sw.code === 0) phase = 'postcopy';
       }
       opts.onProgress?.(migrationProgress(stats, phase));
