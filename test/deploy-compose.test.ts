@@ -130,6 +130,16 @@ describe('Dockerfile', () => {
     }
   });
 
+  it('builds from a lockfile in step with every package.json (npm ci refuses otherwise)', () => {
+    const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { dependencies?: Record<string, string>; devDependencies?: Record<string, string> }> };
+    const rootPkg = JSON.parse(read('package.json')) as { workspaces: string[]; dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
+    expect(lock.packages['']?.devDependencies ?? {}, 'root devDependencies').toEqual(rootPkg.devDependencies ?? {});
+    for (const ws of rootPkg.workspaces) {
+      const pkg = JSON.parse(read(`${ws}/package.json`)) as { dependencies?: Record<string, string> };
+      expect(lock.packages[ws]?.dependencies ?? {}, `${ws} dependencies`).toEqual(pkg.dependencies ?? {});
+    }
+  });
+
   it('ships the migrations the API applies at start', () => {
     expect(existsSync(join(root, 'prisma/migrations'))).toBe(true);
     expect(dockerfile).toContain('COPY --from=build /app/prisma/migrations prisma/migrations');
