@@ -154,6 +154,10 @@ describe('a tap', () => {
       expect(vm).toMatchObject({ state: 'RESTORING', currentHostId: office.hostId, fencingGeneration: 4 });
       const host = await s.prisma.host.findUniqueOrThrow({ where: { id: office.hostId } });
       expect(host.presenceState).toBe('present');
+      // The first tap of the day goes into the arrival history pre-staging learns from.
+      const user = await s.prisma.user.findUniqueOrThrow({ where: { id: office.userId } });
+      expect(user.arrivals.map((d) => d.getTime())).toEqual([NIGHT]);
+      expect(await s.prisma.auditEvent.count({ where: { entityType: 'user', entityId: office.userId, action: 'prestage.arrival' } })).toBe(1);
       const frames = await eventually(() => listener.frames.length > 0 && listener.frames, 'the restore command');
       expect(frames[0]).toMatchObject({ kind: 'restore', target: { vmId: office.vmId, generation: 4 } });
     } finally {
