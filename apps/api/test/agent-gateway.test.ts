@@ -118,8 +118,8 @@ describe('agent gateway with a real agent process', () => {
     await expect.poll(async () => (await host()).presenceState, { timeout: 10_000 }).toBe('present');
     expect((await host()).presenceSince?.getTime()).toBeGreaterThanOrEqual(before - 1000);
     // ... and the scheduler hears of it on its event queue.
-    const jobs = await api.schedulerEvents.queue.getJobs(['waiting', 'delayed', 'active', 'completed']);
-    expect(jobs.map((j) => j.data as { type: string; hostId?: string; presence?: string })).toContainEqual(expect.objectContaining({ type: 'presence', hostId, presence: 'present' }));
+    const queued = async () => (await api.schedulerEvents.queue.getJobs(['waiting', 'prioritized', 'delayed', 'active', 'completed'])).map((j) => j.data as object);
+    await expect.poll(queued).toContainEqual(expect.objectContaining({ type: 'presence', hostId, presence: 'present' }));
   });
 
   it('turns idle after the threshold without input (accelerated clock), idle-since at the last input', async () => {
@@ -144,8 +144,8 @@ describe('agent gateway with a real agent process', () => {
     expect(await run.exited, run.output()).toBe(0);
     await expect.poll(async () => (await auditActions()).some((a) => a.action === 'signin' && (a.after as { user?: string }).user === 'alice'), { timeout: 10_000 }).toBe(true);
     const alice = await api.db.prisma.user.findUniqueOrThrow({ where: { name: 'alice' } });
-    const jobs = await api.schedulerEvents.queue.getJobs(['waiting', 'delayed', 'active', 'completed']);
-    expect(jobs.map((j) => j.data as object)).toContainEqual(expect.objectContaining({ type: 'signIn', hostId, userId: alice.id }));
+    const queued = async () => (await api.schedulerEvents.queue.getJobs(['waiting', 'prioritized', 'delayed', 'active', 'completed'])).map((j) => j.data as object);
+    await expect.poll(queued).toContainEqual(expect.objectContaining({ type: 'signIn', hostId, userId: alice.id }));
     const bad = runAgentCli(['signin', '--user', 'no spaces allowed', '--state-dir', state.dir], {});
     expect(await bad.exited).toBe(2);
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import websocket from '@fastify/websocket';
 import { recordAudit, type PrismaClient } from '@deskpool/db';
 import {
@@ -47,6 +48,9 @@ export interface AgentGateway {
   sendCommand(hostId: string, command: CommandFrameInput): Promise<'local' | 'published'>;
   close(): Promise<void>;
 }
+
+/** Deletes the owner key only if it still names this connection (atomic compare-and-delete). */
+const RELEASE_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 /** Redis channel name scheduler workers publish commands on (same as AgentRegistry uses). */
 export { hostChannel } from './registry.js';
@@ -123,6 +127,7 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
     const log = request.log.child({ hostId: host.hostId });
     const ctx = { prisma, redis, clock, hostId: host.hostId, hostName: host.hostName, credentialId: host.credentialId, heartbeats, keyPrefix, ...(options.events ? { events: options.events } : {}) };
     const actor = `agent:${host.hostName}`;
+    const ownerKey = `${keyPrefix}owner:${host.hostId}`;
     let greeted = false;
     let closed = false;
     // Frames are applied strictly in arrival order: presence after presence, result after progress.
@@ -137,6 +142,7 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
     };
     const connection: AgentConnection = {
       hostId: host.hostId,
+      connectionId: randomUUID(),
       send: (command: CommandFrame) => send(command),
       replaced: () => {
         send(errorFrame('INTERNAL', 'a newer connection for this host replaced this one'));
@@ -151,7 +157,10 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
     const onHello = async (): Promise<void> => {
       greeted = true;
       clearTimeout(helloTimer);
-      registry.register(connection);
+      // This connection now owns the host's online state: a late close of an older connection
+      // (here or in another API process) must not mark the host offline.
+      await redis.set(ownerKey, connection.connectionId);
+      await registry.register(connection);
       send({ type: 'hello', protocolVersion: AGENT_PROTOCOL_VERSION, hostId: host.hostId, heartbeatIntervalSeconds });
       await prisma.$transaction(async (tx) => {
         await tx.host.updateMany({ where: { id: host.hostId }, data: { onlineState: 'online', lastHeartbeatAt: clock.now() } });
@@ -198,8 +207,11 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
     socket.on('close', () => {
       closed = true;
       clearTimeout(helloTimer);
-      if (!registry.unregister(connection)) return;
+      registry.unregister(connection);
+      if (!greeted) return;
       void chain.then(async () => {
+        const wasOwner = (await redis.eval(RELEASE_OWNER, 1, ownerKey, connection.connectionId)) === 1;
+        if (!wasOwner) return;
         await prisma.$transaction(async (tx) => {
           await tx.host.updateMany({ where: { id: host.hostId }, data: { onlineState: 'offline' } });
           await recordAudit(tx, { entityType: 'host', entityId: host.hostId, action: 'agent.disconnected', actor, cause: `agent-ws:${request.id}` });

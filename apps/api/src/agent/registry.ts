@@ -1,5 +1,8 @@
 import { commandFrameSchema, encodeFrame, type CommandFrame, type CommandFrameInput } from '@deskpool/protocol';
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
+
+const takeoverSchema = z.object({ type: z.literal('takeover'), connectionId: z.string() }).strict();
 
 /** Redis channel carrying commands for one host: whichever API process holds its socket delivers. */
 export function hostChannel(prefix: string, hostId: string): string {
@@ -10,6 +13,8 @@ export const DEFAULT_AGENT_CHANNEL_PREFIX = 'deskpool:agent:';
 
 export interface AgentConnection {
   hostId: string;
+  /** Unique per WebSocket, so processes can tell an agent's new connection from its old one. */
+  connectionId: string;
   send(frame: CommandFrame): void;
   /** Called when a newer connection for the same host replaces this one. */
   replaced(): void;
@@ -51,6 +56,12 @@ export class AgentRegistry {
       } catch {
         return;
       }
+      const takeover = takeoverSchema.safeParse(parsed);
+      if (takeover.success) {
+        // The agent connected again, to this or another API process: drop the older socket.
+        if (takeover.data.connectionId !== conn.connectionId) this.replace(conn);
+        return;
+      }
       const command = commandFrameSchema.safeParse(parsed);
       if (command.success) this.deliver(conn, command.data);
     });
@@ -72,10 +83,20 @@ export class AgentRegistry {
     return this.local.has(hostId);
   }
 
-  register(conn: AgentConnection): void {
+  /**
+   * Registers a greeted connection and tells every other API process, which drop an older
+   * connection of the same host they may still hold (a half-open socket after a network cut).
+   */
+  async register(conn: AgentConnection): Promise<void> {
     const previous = this.local.get(conn.hostId);
     this.local.set(conn.hostId, conn);
     if (previous && previous !== conn) previous.replaced();
+    await this.redis.publish(hostChannel(this.channelPrefix, conn.hostId), JSON.stringify({ type: 'takeover', connectionId: conn.connectionId }));
+  }
+
+  private replace(conn: AgentConnection): void {
+    if (this.local.get(conn.hostId) === conn) this.local.delete(conn.hostId);
+    conn.replaced();
   }
 
   unregister(conn: AgentConnection): boolean {
