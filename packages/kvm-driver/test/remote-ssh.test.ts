@@ -97,6 +97,34 @@ describe('SshCommandRunner', () => {
     expect((await runner.run(['true'])).code).toBe(0);
   });
 
+  it('keeps an interactive process open and feeds it through stdin', async () => {
+    const proc = runner.interactive(['sh', '-c', 'while read -r line; do echo "got $line"; echo "err $line" >&2; done']);
+    let out = '';
+    let err = '';
+    proc.onStdout((s) => (out += s));
+    proc.onStderr((s) => (err += s));
+    const exited = new Promise<number | null>((resolve) => proc.onExit(resolve));
+    // Written before the channel is open: queued, not lost.
+    proc.write('one\n');
+    proc.write('two\n');
+    for (let i = 0; i < 200 && !out.includes('got two'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(out).toBe('got one\ngot two\n');
+    expect(err).toBe('err one\nerr two\n');
+    proc.kill();
+    expect(await exited).toBeNull();
+  });
+
+  it('gives the LibvirtDriver a persistent virsh session over SSH', async () => {
+    const driver = new LibvirtDriver({ runner, uri: 'qemu:///system' });
+    try {
+      const states = await Promise.all(['dpt-ssh-a', 'dpt-ssh-b', 'dpt-ssh-c'].map((n) => driver.state(n)));
+      expect(states).toEqual(['missing', 'missing', 'missing']);
+      expect((await driver.hostInfo()).hostname).toBe(host.name);
+    } finally {
+      driver.close();
+    }
+  });
+
   it('streams output lines', async () => {
     const ac = new AbortController();
     const lines: string[] = [];

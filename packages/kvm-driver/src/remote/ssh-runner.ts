@@ -1,10 +1,11 @@
 // CommandRunner over SSH: the LibvirtDriver (and anything else taking a runner) runs the same
 // argv on a host without an agent, e.g. `virsh -c qemu:///system ...` there.
 import { createInterface } from 'node:readline';
-import type { CommandResult, CommandRunner, RunOptions } from '../driver.js';
+import { StringDecoder } from 'node:string_decoder';
+import type { CommandResult, CommandRunner, InteractiveProcess, RunOptions } from '../driver.js';
 import { HostUnreachable, OperationAborted, OperationTimeout } from '../errors.js';
 import { SshConnection, type SshTargetInput } from './ssh-connection.js';
-import { splitPidMarker, trackedCommandLine } from './shell-quote.js';
+import { PID_MARKER, splitPidMarker, trackedCommandLine } from './shell-quote.js';
 
 export class SshCommandRunner implements CommandRunner {
   readonly connection: SshConnection;
@@ -92,6 +93,78 @@ export class SshCommandRunner implements CommandRunner {
       opts.signal.removeEventListener('abort', onAbort);
       channel.close();
     }
+  }
+
+  /**
+   * A long-lived remote process fed through stdin (the LibvirtDriver keeps one virsh shell
+   * open this way, so short commands cost one round trip instead of a channel, a shell and a
+   * libvirt connection each). Writes made before the channel is open are queued.
+   */
+  interactive(argv: readonly string[]): InteractiveProcess {
+    const outCbs: ((s: string) => void)[] = [];
+    const errCbs: ((s: string) => void)[] = [];
+    const exitCbs: ((code: number | null) => void)[] = [];
+    const outText = new StringDecoder('utf8');
+    const errText = new StringDecoder('utf8');
+    let channel: Awaited<ReturnType<SshConnection['exec']>> | undefined;
+    let queued: string[] = [];
+    let exited = false;
+    let pid: number | undefined;
+    let head = ''; // stderr until the PID marker line is complete
+    let markerDone = false;
+    const exit = (code: number | null): void => {
+      if (exited) return;
+      exited = true;
+      for (const cb of exitCbs) cb(code);
+    };
+    this.connection.exec(trackedCommandLine(argv)).then(
+      (ch) => {
+        if (exited) {
+          ch.close();
+          return;
+        }
+        channel = ch;
+        let code: number | null = null;
+        ch.on('data', (b: Buffer) => {
+          const t = outText.write(b);
+          if (t) for (const cb of outCbs) cb(t);
+        });
+        ch.stderr.on('data', (b: Buffer) => {
+          let t = errText.write(b);
+          if (!markerDone) {
+            head += t;
+            if (head.startsWith(PID_MARKER) && !head.includes('\n')) return;
+            markerDone = true;
+            const split = splitPidMarker(head);
+            pid = split.pid;
+            t = split.rest;
+          }
+          if (t) for (const cb of errCbs) cb(t);
+        });
+        ch.on('exit', (c: number | null) => {
+          if (typeof c === 'number') code = c;
+        });
+        ch.on('close', () => exit(code));
+        for (const d of queued) ch.write(d);
+        queued = [];
+      },
+      () => exit(null),
+    );
+    return {
+      write: (data) => {
+        if (exited) return;
+        if (channel) channel.write(data);
+        else queued.push(data);
+      },
+      onStdout: (cb) => outCbs.push(cb),
+      onStderr: (cb) => errCbs.push(cb),
+      onExit: (cb) => exitCbs.push(cb),
+      kill: () => {
+        this.killRemote(pid);
+        channel?.close();
+        exit(null);
+      },
+    };
   }
 
   close(): void {
