@@ -18,6 +18,13 @@ if [[ "${DESKPOOL_SKIP_LIBVIRT:-0}" != 1 ]]; then
                  openssh-client busybox-static iproute2 cpio kmod zstd)
 fi
 
+# The test guest (guest/build.sh) fetches Debian packages with `apt-get download`, which needs
+# a package index even when every service is already installed.
+if [[ $EUID -eq 0 ]] && ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
+  log "no apt package index yet: apt-get update"
+  apt-get update -qq
+fi
+
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
