@@ -28,6 +28,8 @@ export interface AgentDeps {
   /** libvirt URI for inventory, or null for a simulated hypervisor. */
   libvirtUri: string | null;
   power?: HostPower;
+  /** What this PC offers; default: read from the machine. A simulated PC reports its simulated hardware. */
+  inventory?: () => Promise<HostInventory>;
   log(message: string): void;
 }
 
@@ -75,7 +77,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   const sendInventory = async (force: boolean): Promise<void> => {
     let inventory: HostInventory;
     try {
-      inventory = await collectInventory(config.stateDir, deps.libvirtUri);
+      inventory = deps.inventory ? await deps.inventory() : await collectInventory(config.stateDir, deps.libvirtUri);
     } catch (err) {
       log(`inventory collection failed: ${(err as Error).message}`);
       return;

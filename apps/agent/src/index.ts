@@ -11,3 +11,5 @@ export { PresenceTracker } from './presence/tracker.js';
 export { PresenceMonitor } from './presence/monitor.js';
 export { TraceSource } from './presence/trace-source.js';
 export { encodeInputEvent, INPUT_EVENT_SIZE, EV_KEY, EV_REL, EV_ABS, EV_SYN } from './presence/input-event.js';
+export { enroll, EnrollmentRefused } from './enroll.js';
+export type { CredentialFile } from './credential.js';

@@ -7,3 +7,4 @@ export { generateSecret, hashSecret, hashesEqual, SECRET_PREFIX } from './secret
 export { systemClock, type Clock } from './clock.js';
 export type { RouteDeps } from './route-deps.js';
 export type { SchedulerNotifier } from './notifier.js';
+export { createAgentGateway, type AgentGateway, type AgentGatewayOptions } from './agent/index.js';

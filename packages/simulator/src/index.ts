@@ -1,0 +1,7 @@
+export { runDemoOffice, ServicesUnavailable, BATCH_TASK, type DemoIo, type DemoRun } from './office.js';
+export { formatSummary, summarize, type DemoSummary, type InvariantCheck } from './summary.js';
+export { parseDemoArgs, parseDemoOptions, demoOptionsSchema, DemoOptionsInvalid, type DemoOptions, type DemoOptionsInput } from './options.js';
+export { buildScenario, prng, DEMO_START_MS, type Person, type Scenario } from './scenario.js';
+export { AcceleratedTime } from './time.js';
+export { OfficeFabric, officeHypervisor, desktopImage, type RunInterval } from './office-hypervisor.js';
+export { POWER_WATTS, percentile, mornings, doubleRuns, energy, runTime } from './metrics.js';

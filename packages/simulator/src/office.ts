@@ -1,0 +1,432 @@
+// The demo office, end to end in one process: the real API (listening on a local port), the
+// real scheduler runtime on BullMQ, real agents over real WebSockets, simulated hypervisors,
+// and one accelerated clock shared by all of them.
+import { randomBytes } from 'node:crypto';
+import { createConnection } from 'node:net';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { agentConfigSchema, enroll, startAgent, type RunningAgent } from '@deskpool/agent';
+import { buildApp, createAgentGateway, ensureBootstrapAdminToken } from '@deskpool/api';
+import { applyMigrations, createPrisma, type PrismaClient } from '@deskpool/db';
+import { SimulatedDriver } from '@deskpool/kvm-driver';
+import type { HostInventory } from '@deskpool/protocol';
+import { ALL_TIMERS, TIMER_KINDS, createSchedulerRuntime, type RuntimeTimer, type SchedulerRuntime } from '@deskpool/scheduler';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { OfficeFabric, desktopImage, officeHypervisor, type RunInterval } from './office-hypervisor.js';
+import type { DemoOptions } from './options.js';
+import { buildScenario, type Person, type Scenario } from './scenario.js';
+import { summarize, type DemoSummary } from './summary.js';
+import { AcceleratedTime } from './time.js';
+
+const MIN = 60_000;
+const PC = { cores: 8, memoryMiB: 16384, diskGiB: 500 } as const;
+const DESKTOP = { vcpus: 2, memoryMiB: 4096 } as const;
+export const BATCH_TASK = { cores: 2, memoryMiB: 2048 } as const;
+
+/** Simulated interval of each scheduler timer; each also fires at most every 250 ms of real time. */
+const TIMER_EVERY_MS: Record<RuntimeTimer, number> = {
+  idleCheck: 5 * MIN,
+  nightStart: 15 * MIN,
+  preStage: 5 * MIN,
+  power: 30 * MIN,
+  morningDrain: 5 * MIN,
+  placement: 2 * MIN,
+  heartbeatCheck: 10 * MIN,
+  redispatch: 10 * MIN,
+  resultSweep: 10 * MIN,
+};
+
+export class ServicesUnavailable extends Error {
+  constructor(what: string, cause: unknown) {
+    super(`${what} is not reachable (${(cause as Error).message}). Start PostgreSQL and Redis with \`sudo bash scripts/services.sh\` (or set DATABASE_URL / REDIS_URL).`, { cause });
+    this.name = 'ServicesUnavailable';
+  }
+}
+
+export interface DemoIo {
+  /** Progress lines and the summary. */
+  print(line: string): void;
+}
+
+export interface DemoRun {
+  summary: DemoSummary;
+  apiUrl: string;
+  databaseUrl: string;
+  /** Stops everything (and drops the database the demo created). */
+  close(): Promise<void>;
+}
+
+async function checkServices(options: DemoOptions): Promise<void> {
+  const client = new pg.Client({ connectionString: options.databaseUrl ?? options.databaseAdminUrl, connectionTimeoutMillis: 3000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.end();
+  } catch (err) {
+    throw new ServicesUnavailable('PostgreSQL', err);
+  }
+  const redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    throw new ServicesUnavailable('Redis', err);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function createDatabase(adminUrl: string, name: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const admin = async (sql: string): Promise<void> => {
+    const c = new pg.Client({ connectionString: adminUrl });
+    c.on('error', () => undefined);
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  await admin(`CREATE DATABASE "${name}"`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
+}
+
+/** A tiny REST client with the admin token. */
+function restClient(baseUrl: string, token: string) {
+  return async function call<T = Record<string, unknown>>(method: string, route: string, body?: unknown, asToken = token): Promise<T> {
+    const res = await fetch(`${baseUrl}/api/v1${route}`, {
+      method,
+      headers: { authorization: `Bearer ${asToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${route} answered ${res.status}: ${text.slice(0, 500)}`);
+    return (text ? JSON.parse(text) : {}) as T;
+  };
+}
+
+async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
+}
+
+function inventoryOf(pc: number): HostInventory {
+  const hex = (pc + 1).toString(16).padStart(4, '0');
+  return {
+    hostname: `pc-${String(pc + 1).padStart(3, '0')}`,
+    cpuCores: PC.cores,
+    cpuModel: 'simulated office PC',
+    memoryMiB: PC.memoryMiB,
+    diskGiB: PC.diskGiB,
+    gpus: [],
+    macAddresses: [`52:54:00:00:${hex.slice(0, 2)}:${hex.slice(2)}`],
+    hypervisor: { kvm: true, libvirtVersion: null, qemuVersion: null, liveMigration: true, hotplugCpu: true, hotplugMemory: true },
+    agentVersion: '0.1.0',
+    os: 'simulated',
+  };
+}
+
+function signIn(socketPath: string, user: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const conn = createConnection(socketPath, () => conn.write(`${JSON.stringify({ type: 'signin', user })}\n`));
+    let reply = '';
+    conn.setEncoding('utf8');
+    conn.on('data', (d: string) => (reply += d));
+    conn.on('end', () => (reply.includes('"ok":true') ? resolve() : reject(new Error(`sign-in refused: ${reply}`))));
+    conn.on('error', reject);
+  });
+}
+
+/** Runs the demo office from the evening to the next morning and returns its summary. */
+export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<DemoRun> {
+  await checkServices(options);
+  const scenario: Scenario = buildScenario(options.pcs, options.seed);
+  const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const cleanups: (() => Promise<void>)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+    cleanups.length = 0;
+  };
+
+  try {
+    let databaseUrl = options.databaseUrl;
+    if (!databaseUrl) {
+      const db = await createDatabase(options.databaseAdminUrl, `deskpool_demo_${runId}`);
+      databaseUrl = db.url;
+      cleanups.push(db.drop);
+    }
+    await applyMigrations(databaseUrl);
+    const prisma: PrismaClient = createPrisma(databaseUrl);
+    cleanups.push(() => prisma.$disconnect());
+    const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+    redis.on('error', () => undefined);
+    cleanups.push(async () => void redis.disconnect());
+    const prefix = `dpdemo-${runId}`;
+    cleanups.push(async () => {
+      // The run's queues and channels go with it.
+      const cleaner = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
+      cleaner.on('error', () => undefined);
+      try {
+        for (const pattern of [`${prefix}:*`, `${prefix}-*`]) {
+          let cursor = '0';
+          do {
+            const [next, keys] = await cleaner.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+            cursor = next;
+            if (keys.length) await cleaner.del(...keys);
+          } while (cursor !== '0');
+        }
+      } finally {
+        cleaner.disconnect();
+      }
+    });
+
+    const time = new AcceleratedTime(scenario.startMs, options.speed);
+    cleanups.push(async () => time.clearAll());
+    const channelPrefix = `${prefix}-agent:`;
+    const runtime: SchedulerRuntime = createSchedulerRuntime({
+      prisma,
+      redis,
+      connection: { url: options.redisUrl, maxRetriesPerRequest: null },
+      queuePrefix: prefix,
+      channelPrefix,
+      clock: time,
+      concurrency: 2,
+      scheduleTimers: false,
+      // Simulated time: a PC is lost after two silent hours (the event loop of a busy machine
+      // can stall for a second, which is a quarter of an hour here).
+      timers: { intervalsMs: TIMER_EVERY_MS, heartbeatTimeoutMs: 120 * MIN, redispatchAfterMs: 20 * MIN },
+    });
+    cleanups.push(() => runtime.close());
+    const eventsHandled: Record<string, number> = {};
+    runtime.eventsWorker.on('completed', (job) => {
+      const type = (job.data as { type?: string; timer?: string }).type === 'tick' ? `tick.${(job.data as { timer?: string }).timer}` : String((job.data as { type?: string }).type);
+      eventsHandled[type] = (eventsHandled[type] ?? 0) + 1;
+    });
+
+    const gateway = createAgentGateway({ prisma, redis, clock: time.api, channelPrefix, keyPrefix: `${prefix}-gw:`, heartbeatIntervalSeconds: 600, events: runtime.events });
+    const app: FastifyInstance = await buildApp({ logLevel: false }, { prisma, redis, clock: time.api, scheduler: runtime.events, agentRoutes: gateway.plugin });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    cleanups.push(() => app.close());
+    const address = app.server.address();
+    const apiUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const adminToken = `dpa_demo_${randomBytes(24).toString('hex')}`;
+    await ensureBootstrapAdminToken(prisma, adminToken);
+    const api = restClient(apiUrl, adminToken);
+    io.print(`deskpool demo: API at ${apiUrl}, database ${new URL(databaseUrl).pathname.slice(1)}, ${options.pcs} PCs, speed ${options.speed}x, seed ${options.seed}`);
+
+    // --- the office, set up through the REST API and real enrollment --------------------
+    const pool = await api<{ id: string }>('POST', '/pools', {
+      name: 'office',
+      timeZone: 'UTC',
+      idleThresholdMinutes: 15,
+      nightWindowStart: '19:00',
+      nightWindowEnd: '07:00',
+      storageMode: 'shared',
+      preStaging: true,
+      // Sleeping PCs need Wake-on-LAN, which the agent protocol cannot carry yet.
+      powerManagement: false,
+    });
+    const users: string[] = [];
+    const hosts: string[] = [];
+    const vms: string[] = [];
+    const stateDirRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'dpdemo-'));
+    cleanups.push(() => fs.rm(stateDirRoot, { recursive: true, force: true }));
+    await inBatches(scenario.people, 8, async (p) => {
+      const user = await api<{ id: string }>('POST', '/users', { name: p.name, role: 'user', poolId: pool.id });
+      users[p.index] = user.id;
+      const token = await api<{ token: string }>('POST', '/enrollment-tokens', { poolId: pool.id, note: `PC of ${p.name}` });
+      const stateDir = path.join(stateDirRoot, `pc${p.homePc}`);
+      const enrolled = await enroll({ serverUrl: apiUrl, token: token.token, stateDir, inventory: inventoryOf(p.homePc) });
+      hosts[p.homePc] = enrolled.response.hostId;
+      await api('PATCH', `/hosts/${enrolled.response.hostId}`, { ownerUserId: user.id });
+      await api('PATCH', `/users/${user.id}`, { homeHostId: enrolled.response.hostId });
+      const vm = await api<{ id: string }>('POST', '/vms', { name: `desk-${p.name}`, ownerUserId: user.id, vcpus: DESKTOP.vcpus, memoryMiB: DESKTOP.memoryMiB, diskGiB: 40, diskLocation: 'shared:/desktops' });
+      vms[p.index] = vm.id;
+      // The office's history: when they came in on the four previous Thursdays.
+      await prisma.user.update({ where: { id: user.id }, data: { arrivals: p.history.map((t) => new Date(t)) } });
+    });
+    const submitter = await api<{ id: string }>('POST', '/users', { name: 'render-team', role: 'submitter', poolId: pool.id });
+    const submitterToken = await api<{ token: string }>('POST', '/api-tokens', { name: 'render-team', role: 'submitter', userId: submitter.id });
+
+    // --- agents ---------------------------------------------------------------------------
+    const fabric = new OfficeFabric(time);
+    const drivers = scenario.people.map((p) => {
+      fabric.addImage(desktopImage(`desk-${p.name}`, DESKTOP.vcpus, DESKTOP.memoryMiB));
+      return officeHypervisor(fabric, p.homePc, new SimulatedDriver({ hostname: inventoryOf(p.homePc).hostname, cpus: PC.cores, memoryMiB: PC.memoryMiB, clock: time }));
+    });
+    time.begin();
+    const agents: RunningAgent[] = [];
+    cleanups.push(async () => void (await Promise.all(agents.map((a) => a.stop().catch(() => undefined)))));
+    const credentials = await Promise.all(
+      scenario.people.map(async (p) => JSON.parse(await fs.readFile(path.join(stateDirRoot, `pc${p.homePc}`, 'credential.json'), 'utf8')) as { serverUrl: string; hostId: string; credential: string; idleThresholdSeconds?: number; enrolledAt: string }),
+    );
+    for (const p of scenario.people) {
+      const pc = p.homePc;
+      const stateDir = path.join(stateDirRoot, `pc${pc}`);
+      const elapsed = time.now() - scenario.startMs;
+      const trace = (scenario.traces[pc] ?? []).filter((o) => o >= elapsed).map((o) => JSON.stringify({ offsetMs: o - elapsed, event: 'activity' }));
+      const tracePath = path.join(stateDir, 'presence.trace');
+      await fs.writeFile(tracePath, `${trace.join('\n')}\n`);
+      const config = agentConfigSchema.parse({
+        serverUrl: apiUrl,
+        stateDir,
+        presenceSources: [{ kind: 'trace', path: tracePath }],
+        driver: { kind: 'simulated' },
+        heartbeatIntervalSeconds: 600,
+        domainPollSeconds: 1800,
+        inventoryIntervalSeconds: 86_400,
+        reconnectInitialMs: 200,
+        reconnectMaxMs: 5000,
+      });
+      const credential = credentials[pc];
+      if (!credential) throw new Error(`PC ${pc} has no credential`);
+      const driver = drivers[pc];
+      if (!driver) throw new Error(`PC ${pc} has no driver`);
+      agents.push(
+        await startAgent({
+          config,
+          credential,
+          driver,
+          clock: time,
+          libvirtUri: null,
+          inventory: async () => inventoryOf(pc),
+          log: () => undefined,
+        }),
+      );
+    }
+
+    // --- the scheduler's timers on the shared clock ----------------------------------------
+    let running = true;
+    const loops: Promise<void>[] = [];
+    const every = (simMs: number, fn: () => Promise<void>): void => {
+      const realMs = Math.max(250, simMs / options.speed);
+      loops.push(
+        (async () => {
+          while (running) {
+            await new Promise((r) => setTimeout(r, realMs));
+            if (!running) break;
+            await fn().catch((err: unknown) => io.print(`  (background step failed: ${(err as Error).message})`));
+          }
+        })(),
+      );
+    };
+    const backlog = (): Promise<number> => runtime.events.queue.getJobCountByTypes('waiting', 'prioritized', 'delayed');
+    for (const timer of ALL_TIMERS) {
+      every(TIMER_EVERY_MS[timer], async () => {
+        // Accelerated, ticks would arrive faster than one pool's events can be planned; a tick
+        // finding others still queued is dropped (the next one looks at the same state).
+        if ((TIMER_KINDS as readonly string[]).includes(timer) && (await backlog()) >= 3) return;
+        await runtime.runTimer(timer);
+      });
+    }
+
+    // --- people: pins in the afternoon, sign-ins at other PCs in the morning -----------------
+    const scheduled: Promise<void>[] = [];
+    for (const p of scenario.people.filter((x) => x.pins)) {
+      scheduled.push(time.until(scenario.startMs + 10 * MIN).then(() => api('POST', `/vms/${vms[p.index]}/pin`, {}).then(() => undefined)));
+    }
+    const signInAt = new Map<number, number>();
+    for (const s of scenario.signIns) {
+      const person = scenario.people[s.person];
+      if (!person) continue;
+      scheduled.push(
+        time.until(s.at).then(async () => {
+          signInAt.set(s.person, time.now());
+          await signIn(path.join(stateDirRoot, `pc${s.pc}`, 'agent.sock'), person.name);
+        }),
+      );
+    }
+
+    // --- the night's batch workload, submitted through the REST API --------------------------
+    const taskCount = options.pcs * options.tasksPerPc;
+    const workMs = options.taskHours * 60 * MIN;
+    let jobId: string | null = null;
+    if (taskCount > 0) {
+      scheduled.push(
+        time.until(Date.UTC(2026, 0, 7, 18, 0)).then(async () => {
+          const job = await api<{ id: string }>(
+            'POST',
+            '/jobs',
+            { name: 'nightly-render', taskCount, command: ['render', '--frame', '${TASK_INDEX}'], cores: BATCH_TASK.cores, memoryMiB: BATCH_TASK.memoryMiB, poolId: pool.id, checkpointable: true, priority: 100 },
+            submitterToken.token,
+          );
+          jobId = job.id;
+        }),
+      );
+    }
+
+    // --- the batch guests: a task ends once it has had its CPU time ---------------------------
+    // A task whose completion raced a checkpoint may be placed again; its guest then reports again.
+    const reported = new Set<RunInterval>();
+    const finished = new Set<string>();
+    every(60_000, async () => {
+      const now = time.now();
+      const byDomain = new Map<string, number>();
+      for (const i of fabric.intervals) {
+        if (!i.domain.startsWith('dp-task-')) continue;
+        byDomain.set(i.domain, (byDomain.get(i.domain) ?? 0) + Math.max(0, (i.until ?? now) - i.from));
+      }
+      for (const i of fabric.intervals) {
+        if (i.until !== null || !i.domain.startsWith('dp-task-') || (byDomain.get(i.domain) ?? 0) < workMs) continue;
+        const taskId = i.domain.slice('dp-task-'.length);
+        if (reported.has(i)) continue;
+        reported.add(i);
+        finished.add(taskId);
+        // The guest powers off when its work is done; its result reaches the scheduler.
+        await drivers[i.pc]?.destroy(i.domain);
+        const task = await prisma.batchTask.findUnique({ where: { id: taskId }, select: { generation: true } });
+        if (!task) continue;
+        await runtime.events.publishTaskFinished({ taskId, generation: task.generation, outcome: 'succeeded' });
+      }
+    });
+
+    // --- live progress ---------------------------------------------------------------------
+    const progressLine = async (): Promise<string> => {
+      const [vmStates, taskStates, queued] = await Promise.all([
+        prisma.desktopVm.groupBy({ by: ['state'], _count: { _all: true } }),
+        prisma.batchTask.groupBy({ by: ['state'], _count: { _all: true } }),
+        backlog(),
+      ]);
+      const vm = (s: string): number => vmStates.find((x) => x.state === s)?._count._all ?? 0;
+      const task = (s: string): number => taskStates.find((x) => x.state === s)?._count._all ?? 0;
+      const clock = new Date(time.now()).toISOString().slice(11, 16);
+      const day = time.now() < Date.UTC(2026, 0, 8) ? 'Wed' : 'Thu';
+      return `${day} ${clock}  desktops running ${vm('RUNNING')}, suspended ${vm('SUSPENDED')}, moving ${vm('SUSPENDING') + vm('RESTORING') + vm('MIGRATING')}  |  batch running ${task('running') + task('placed')}, checkpointed ${task('checkpointed')}, queued ${task('queued')}, done ${task('succeeded')}  |  events queued ${queued}`;
+    };
+    if (options.progressEveryMs > 0) {
+      const timer = setInterval(() => void progressLine().then(io.print, () => undefined), options.progressEveryMs);
+      cleanups.push(async () => clearInterval(timer));
+    }
+
+    await time.until(scenario.endMs);
+    running = false;
+    await Promise.all(loops);
+    await Promise.allSettled(scheduled);
+    io.print(await progressLine());
+
+    const tasks = await prisma.batchTask.findMany({ select: { id: true, state: true } });
+    const desktopOf = (p: Person): string => `desk-${p.name}`;
+    const summary = summarize({
+      scenario,
+      intervals: fabric.intervals,
+      desktopOf,
+      signInAt: (p) => signInAt.get(p.index) ?? null,
+      taskStates: tasks.map((t) => t.state),
+      tasksSubmitted: jobId ? taskCount : 0,
+      tasksReportedDone: finished.size,
+      completionReports: reported.size,
+      eventsHandled,
+      batchCores: BATCH_TASK.cores,
+      pcs: options.pcs,
+    });
+    return { summary, apiUrl, databaseUrl, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

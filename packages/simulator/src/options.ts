@@ -1,0 +1,75 @@
+// The demo's flags, validated like every other boundary.
+import { z } from 'zod';
+
+export const demoOptionsSchema = z
+  .object({
+    /** Simulated seconds per real second. */
+    speed: z.coerce.number().min(1).max(20_000).default(1000),
+    pcs: z.coerce.number().int().min(2).max(200).default(50),
+    seed: z.coerce.number().int().min(0).max(2 ** 31 - 1).default(1),
+    /** Keep the API up after the summary until Ctrl-C. */
+    stay: z.boolean().default(false),
+    /** Batch tasks per PC in the night's workload. */
+    tasksPerPc: z.coerce.number().int().min(0).max(20).default(3),
+    /** CPU time each batch task needs, in simulated hours (per core). */
+    taskHours: z.coerce.number().min(0.1).max(24).default(2),
+    /** PostgreSQL to create the demo database on (a role with CREATEDB). */
+    databaseAdminUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL').default('postgresql://deskpool:deskpool@localhost:5432/deskpool'),
+    /** Use this database as it is instead of creating one (it is migrated, not emptied). */
+    databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL').optional(),
+    redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').default('redis://localhost:6379'),
+    /** Real milliseconds between progress lines (0: none). */
+    progressEveryMs: z.coerce.number().int().min(0).max(60_000).default(1000),
+  })
+  .strict();
+export type DemoOptions = z.infer<typeof demoOptionsSchema>;
+export type DemoOptionsInput = z.input<typeof demoOptionsSchema>;
+
+export class DemoOptionsInvalid extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid demo options:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'DemoOptionsInvalid';
+  }
+}
+
+export function parseDemoOptions(input: unknown): DemoOptions {
+  const parsed = demoOptionsSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  throw new DemoOptionsInvalid(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`));
+}
+
+const FLAG_NAMES: Record<string, keyof DemoOptions> = {
+  '--speed': 'speed',
+  '--pcs': 'pcs',
+  '--seed': 'seed',
+  '--tasks-per-pc': 'tasksPerPc',
+  '--task-hours': 'taskHours',
+  '--database-url': 'databaseUrl',
+  '--redis-url': 'redisUrl',
+};
+
+/** `--speed 2000 --pcs 8 --stay` (or `--speed=2000`) → options; unknown flags are errors. */
+export function parseDemoArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): DemoOptions {
+  const out: Record<string, unknown> = {};
+  if (env.DATABASE_URL) out.databaseUrl = env.DATABASE_URL;
+  if (env.REDIS_URL) out.redisUrl = env.REDIS_URL;
+  const problems: string[] = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i] ?? '';
+    if (arg === '--stay') {
+      out.stay = true;
+      continue;
+    }
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const key = FLAG_NAMES[flag];
+    if (!key) {
+      problems.push(`${arg}: unknown flag (known: ${[...Object.keys(FLAG_NAMES), '--stay'].join(', ')})`);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) problems.push(`${flag}: needs a value`);
+    else out[key] = value;
+  }
+  if (problems.length) throw new DemoOptionsInvalid(problems);
+  return parseDemoOptions(out);
+}

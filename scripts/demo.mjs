@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// npm run demo: a small simulated office, one night, end to end (packages/simulator).
+// Flags: --speed N (simulated seconds per real second), --pcs N, --seed N, --stay,
+// --tasks-per-pc N, --task-hours H, --database-url URL, --redis-url URL.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const entry = join(root, 'packages/simulator/dist/index.js');
+
+function build() {
+  process.stdout.write('building (npm run build) ...\n');
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+}
+
+if (!existsSync(entry) || !existsSync(join(root, 'packages/db/src/generated'))) build();
+else {
+  // tsc -b only rebuilds what changed: cheap when everything is current.
+  try {
+    execFileSync('npx', ['tsc', '-b', 'packages/simulator'], { cwd: root, stdio: 'inherit' });
+  } catch {
+    process.exit(1);
+  }
+}
+
+const sim = await import(entry);
+let options;
+try {
+  options = sim.parseDemoArgs(process.argv.slice(2), process.env);
+} catch (err) {
+  process.stderr.write(`${err.message}\n`);
+  process.exit(2);
+}
+
+let run;
+try {
+  run = await sim.runDemoOffice(options, { print: (line) => process.stdout.write(`${line}\n`) });
+} catch (err) {
+  if (err instanceof sim.ServicesUnavailable) {
+    process.stderr.write(`deskpool demo: ${err.message}\n`);
+    process.exit(3);
+  }
+  process.stderr.write(`deskpool demo failed: ${err?.stack ?? err}\n`);
+  process.exit(1);
+}
+process.stdout.write(`${sim.formatSummary(run.summary, options.speed)}\n`);
+if (options.stay) {
+  process.stdout.write(`\nThe API stays up at ${run.apiUrl} (database ${run.databaseUrl}); Ctrl-C to stop.\n`);
+  await new Promise((resolve) => process.once('SIGINT', resolve));
+}
+await run.close();
+process.exit(run.summary.ok ? 0 : 1);
