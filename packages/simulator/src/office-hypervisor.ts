@@ -4,8 +4,7 @@
 // - The desktop images installed on the PCs and the standard batch image (the run-batch
 //   command carries no domain spec, so the PC must already have the image).
 // - A record of when each domain started and stopped running on which PC, for the summary.
-import type { DomainSpecInput, HypervisorDriver, OpOptions , SimulatedDriver} from '@deskpool/kvm-driver';
-import { type SimClock } from '@deskpool/kvm-driver';
+import type { DomainSpecInput, HypervisorDriver, OpOptions, SimClock, SimulatedDriver } from '@deskpool/kvm-driver';
 
 export interface RunInterval {
   domain: string;
