@@ -35,12 +35,20 @@ async function testHost(image: GuestImage, serialDir: string): Promise<Stoppable
     stop: async () => {
       const pid = Number((await readFile(pidFile, 'utf8')).trim());
       process.kill(pid, 'SIGTERM');
-      for (let i = 0; i < 100; i++) {
+      const gone = async (): Promise<boolean> => {
         try {
           process.kill(pid, 0);
+          return false;
         } catch {
-          return;
+          // and nothing else answers on its address any more
+          return execFileP('virsh', ['-c', `qemu+tcp://${TESTHOST_ADDR}/system`, 'version']).then(
+            () => false,
+            () => true,
+          );
         }
+      };
+      for (let i = 0; i < 100; i++) {
+        if (await gone()) return;
         await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`libvirtd ${pid} of ${TESTHOST} did not stop`);

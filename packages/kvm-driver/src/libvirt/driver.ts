@@ -241,7 +241,8 @@ export class LibvirtDriver implements HypervisorDriver {
     if (info.state === 'saved') return { changed: false, state: 'saved' };
     if (info.state !== 'running' && info.state !== 'paused') throw new InvalidState(name, info.state, 'suspend to disk');
     await this.runJob(['managedsave', name], name, 'managedSave', 'saving', info.state, opts);
-    return { changed: true, state: await this.state(name) };
+    // A successful managedsave always leaves the domain shut off with its image.
+    return { changed: true, state: 'saved' };
   }
 
   async restore(name: string, opts: OpOptions = {}): Promise<OpResult> {

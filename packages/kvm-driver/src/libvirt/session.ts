@@ -11,6 +11,7 @@ const SAFE_ARG = /^[A-Za-z0-9_./:=+,@%-]+$/;
 export class SessionUnavailable extends Error {}
 
 const beginMarker = (endMarker: string): string => endMarker.replace(/e__$/, 'b__');
+const errMarker = (endMarker: string): string => endMarker.replace(/e__$/, 'm__');
 
 interface Pending {
   line: string;
@@ -62,12 +63,13 @@ export class VirshSession {
         const n = ++this.seq;
         const sentinel = `__dp_${this.tag}_${n}e__`;
         const line = args.join(' ');
-        this.err = '';
         const timer = setTimeout(() => this.fail(new SessionUnavailable(`virsh session did not answer within ${timeoutMs} ms`)), timeoutMs);
         this.current = { line, sentinel, resolve, reject, timer };
         // virsh's shell echoes each line it reads, mangling long ones (readline scrolling), so
         // the command's output is framed by two short echo markers instead.
-        proc.write(`echo ${beginMarker(sentinel)}\n${line}\necho ${sentinel}\n`);
+        // An unknown command makes virsh write a line to stderr (no libvirt call): that line
+        // closes the command's stderr, as the end marker's echo closes its stdout.
+        proc.write(`echo ${beginMarker(sentinel)}\n${line}\n${errMarker(sentinel)}\necho ${sentinel}\n`);
       };
       if (this.current) this.queue.push(go);
       else go();
@@ -84,7 +86,10 @@ export class VirshSession {
     if (!this.runner.interactive) throw new SessionUnavailable('runner cannot run an interactive virsh');
     const proc = this.runner.interactive(['virsh', '-q', '-c', this.uri]);
     proc.onStdout((chunk) => this.onStdout(chunk));
-    proc.onStderr((chunk) => (this.err += chunk));
+    proc.onStderr((chunk) => {
+      this.err += chunk;
+      this.tryComplete();
+    });
     proc.onExit(() => {
       if (this.proc !== proc) return; // closed on purpose, or already replaced
       this.proc = undefined;
@@ -98,28 +103,36 @@ export class VirshSession {
 
   private onStdout(chunk: string): void {
     this.out += chunk;
+    this.tryComplete();
+  }
+
+  /** A command is complete once both its stdout end marker and its stderr marker arrived. */
+  private tryComplete(): void {
     const cur = this.current;
     if (!cur) return;
     const end = `virsh # echo ${cur.sentinel}\n${cur.sentinel}`;
     const at = this.out.indexOf(end);
-    if (at < 0) return;
-    // Between the begin marker's output and the end marker's echo: the command's echoed line
-    // (one line, possibly mangled), then its output.
+    const mark = errMarker(cur.sentinel);
+    const errLine = `error: unknown command: '${mark}'`;
+    const e = this.err.indexOf(errLine);
+    if (at < 0 || e < 0) return;
+    // Between the begin marker's output and the stderr marker's echo: the command's echoed
+    // line (one line, possibly mangled), then its output.
     const begin = beginMarker(cur.sentinel);
     const b = this.out.indexOf(`echo ${begin}\n${begin}`);
     const lineEnd = b >= 0 ? this.out.indexOf('\n', b + 2 * begin.length + 6) : -1;
-    const stdout = lineEnd >= 0 && lineEnd < at ? this.out.slice(lineEnd + 1, at) : '';
+    const markEcho = lineEnd >= 0 ? this.out.indexOf(`virsh # ${mark}\n`, lineEnd) : -1;
+    const stop = markEcho >= 0 && markEcho < at ? markEcho : at;
+    const stdout = lineEnd >= 0 && lineEnd < stop ? this.out.slice(lineEnd + 1, stop) : '';
     this.out = this.out.slice(at + end.length);
-    // stderr of the command was written before the sentinel's echo; let the event loop deliver
-    // any of it still queued in this poll phase.
-    setImmediate(() => {
-      if (this.current !== cur) return;
-      const stderr = this.err
-        .split('\n')
-        .filter((l) => !/Reconnected to the hypervisor/.test(l))
-        .join('\n');
-      this.finish(cur, { code: /^error:/m.test(stderr) ? 1 : 0, stdout, stderr });
-    });
+    const stderr = this.err
+      .slice(0, e)
+      .split('\n')
+      .filter((l) => !/Reconnected to the hypervisor/.test(l))
+      .join('\n');
+    const nl = this.err.indexOf('\n', e);
+    this.err = nl >= 0 ? this.err.slice(nl + 1) : '';
+    this.finish(cur, { code: /^error:/m.test(stderr) ? 1 : 0, stdout, stderr });
   }
 
   private finish(cur: Pending, r: CommandResult): void {
@@ -135,6 +148,7 @@ export class VirshSession {
     const proc = this.proc;
     this.proc = undefined;
     this.out = '';
+    this.err = '';
     proc?.kill();
     if (!cur) return;
     clearTimeout(cur.timer);
