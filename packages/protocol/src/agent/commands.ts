@@ -16,9 +16,14 @@ export const AGENT_COMMAND_KINDS = [
   'checkpoint-batch',
   'hotplug',
   'sleep-host',
+  'reconcile',
+  'delete-state',
+  'stop-batch',
+  'wake-host',
 ] as const;
 export type AgentCommandKind = (typeof AGENT_COMMAND_KINDS)[number];
 
+const taskId = z.string().min(1).max(128);
 const statePath = z.string().min(1).max(4096).regex(/^\//, 'must be an absolute path');
 
 /** Which VM a command is about, with the fencing generation the control plane holds for it. */
@@ -30,6 +35,33 @@ export const commandTargetSchema = z
   })
   .strict();
 export type CommandTarget = z.infer<typeof commandTargetSchema>;
+
+const domainName = commandTargetSchema.shape.domainName;
+
+/**
+ * What a fenced host may keep: every desktop and batch VM listed here, at the generation the
+ * control plane holds for it. The agent stops every other running domain and reports what it found.
+ */
+export const reconcileExpectSchema = z
+  .object({
+    vms: z.array(z.object({ vmId: z.string().min(1).max(128), domainName, generation: z.number().int().nonnegative() }).strict()).max(1024),
+    tasks: z.array(z.object({ taskId, domainName, generation: z.number().int().nonnegative() }).strict()).max(1024),
+  })
+  .strict();
+export type ReconcileExpect = z.infer<typeof reconcileExpectSchema>;
+
+/** The `result` of a succeeded reconcile: the scheduler adopts the desktops found running. */
+export const reconcileResultSchema = z
+  .object({
+    foundRunningVmIds: z.array(z.string().min(1).max(128)).max(1024),
+    foundRunningTaskIds: z.array(taskId).max(1024),
+    /** Domains stopped because the control plane did not expect them on this host. */
+    destroyed: z.array(domainName).max(1024),
+  })
+  .loose();
+export type ReconcileResult = z.infer<typeof reconcileResultSchema>;
+
+const macAddress = z.string().regex(/^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$/, 'MAC address like 52:54:00:12:34:56');
 
 /**
  * A domain definition travels as an object the agent validates against the kvm-driver's
@@ -56,17 +88,38 @@ export const commandParamsSchemas = {
     .strict()
     .refine((p) => p.vcpus !== undefined || p.memoryMiB !== undefined, { message: 'give vcpus or memoryMiB' }),
   'sleep-host': z.object({ mode: z.enum(['suspend', 'hibernate', 'poweroff']).default('suspend') }).strict(),
+  /** Makes the host agree with the control plane after it was fenced (invariant 1). */
+  reconcile: z.object({ expect: reconcileExpectSchema }).strict(),
+  /** Removes a saved-state file once a restore from another copy is confirmed (invariant 2). */
+  'delete-state': z.object({ path: statePath }).strict(),
+  /** Ends a batch VM without a checkpoint; `then` is what the control plane does with the task. */
+  'stop-batch': z.object({ taskId, then: z.enum(['requeue', 'cancel']) }).strict(),
+  /** Sent to a peer PC on the sleeping PC's network segment: it broadcasts the magic packet. */
+  'wake-host': z.object({ targetHostId: z.string().min(1).max(128), mac: macAddress }).strict(),
 } satisfies Record<AgentCommandKind, z.ZodType>;
 
 const idempotencyKey = z.string().min(8).max(128).regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits, . _ : -');
 
-type VmCommandKind = Exclude<AgentCommandKind, 'sleep-host'>;
+type HostCommandKind = 'sleep-host' | 'reconcile' | 'wake-host';
+type VmCommandKind = Exclude<AgentCommandKind, HostCommandKind>;
 
 const commandBase = {
   type: z.literal('command'),
   idempotencyKey,
   operationId: z.string().min(1).max(128).optional(),
+  /**
+   * Commands of the same plan this one must wait for on this host (e.g. checkpoint the batch VM
+   * before restoring the desktop into its room). The agent waits until each has finished or
+   * failed, at most its configured bound, then starts anyway. Sent only when non-empty, so
+   * frames without ordering stay readable by agents that predate it.
+   */
+  after: z.array(idempotencyKey).min(1).max(64).optional(),
 };
+
+// Commands about the PC itself carry no fencing target.
+function hostCommand<K extends HostCommandKind>(kind: K) {
+  return z.object({ ...commandBase, kind: z.literal(kind), target: z.undefined().optional(), params: commandParamsSchemas[kind] }).strict();
+}
 
 function vmCommand<K extends VmCommandKind>(kind: K) {
   return z.object({ ...commandBase, kind: z.literal(kind), target: commandTargetSchema, params: commandParamsSchemas[kind] }).strict();
@@ -83,8 +136,11 @@ export const commandFrameSchema = z.discriminatedUnion('kind', [
   vmCommand('run-batch'),
   vmCommand('checkpoint-batch'),
   vmCommand('hotplug'),
-  // sleep-host acts on the PC itself, not on one VM, so it has no fencing target.
-  z.object({ ...commandBase, kind: z.literal('sleep-host'), target: z.undefined().optional(), params: commandParamsSchemas['sleep-host'] }).strict(),
+  vmCommand('delete-state'),
+  vmCommand('stop-batch'),
+  hostCommand('sleep-host'),
+  hostCommand('reconcile'),
+  hostCommand('wake-host'),
 ]);
 export type CommandFrame = z.infer<typeof commandFrameSchema>;
 /** What a caller hands to `sendCommand`: a command frame before defaults are applied. */
