@@ -61,9 +61,15 @@ export function reconcileInterrupted(begin: JournalBegin, observed: DomainStateR
       return reached(observed !== 'running' && stateFileExists, 'saved to its file');
     case 'migrate-out':
       return reached(observed === 'missing' || observed === 'shutoff', 'gone from this host');
+    case 'stop-batch':
+      return reached(observed !== 'running' && observed !== 'paused', 'stopped');
+    case 'delete-state':
+      return reached(!stateFileExists, 'without its saved-state file');
     case 'hotplug':
     case 'move-state':
     case 'sleep-host':
+    case 'wake-host':
+    case 'reconcile': // its found-running lists died with the agent; a new reconcile is safe to repeat
       return { outcome: 'failed', message: `interrupted by an agent restart; the outcome of ${begin.kind} cannot be read back, so retry it with a new idempotency key` };
   }
 }

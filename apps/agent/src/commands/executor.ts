@@ -5,6 +5,7 @@ import type { CommandFrame, OpOutcome } from '@deskpool/protocol';
 import { DomainSpecSchema, isHypervisorError, type DomainState, type HypervisorDriver, type Progress } from '@deskpool/kvm-driver';
 import type { Clock } from '../clock.js';
 import { decideCommand, reconcileInterrupted } from './decide.js';
+import { DEFAULT_WAKE_ON_LAN, planReconcile, sendMagicPacket, stateFileStillNeeded, type WakeOnLanTarget } from './fleet.js';
 import type { CommandJournal, JournalBegin, JournalEnd } from './journal.js';
 import type { StateMover } from './state-mover.js';
 
@@ -29,6 +30,18 @@ export const systemctlPower: HostPower = async (mode) => {
   await promisify(execFile)('systemctl', [mode]);
 };
 
+export interface ExecutorOptions {
+  /** Where wake-host broadcasts the magic packet (default 255.255.255.255, port 9). */
+  wakeOnLan?: WakeOnLanTarget;
+  /**
+   * Longest a command waits for the commands named in its `after` before starting anyway. A
+   * dependency can fail or be lost on the way; the person at the keyboard must not wait forever.
+   */
+  afterWaitMs?: number;
+}
+
+const HOST_LANE = '__host__';
+
 class CommandFailure extends Error {
   constructor(
     readonly code: string,
@@ -41,10 +54,13 @@ class CommandFailure extends Error {
 /**
  * Carries out commands through the HypervisorDriver, exactly once per idempotency key, with the
  * journal written before acting and after finishing. Commands for the same VM run one after
- * another, in arrival order.
+ * another, in arrival order; commands for different VMs run side by side, so ordering across
+ * VMs travels on the wire (`after`) and is awaited here.
  */
 export class CommandExecutor {
   private readonly perVm = new Map<string, Promise<void>>();
+  /** Commands waiting for a key to finish (its `end` is journaled). */
+  private readonly finishWaiters = new Map<string, (() => void)[]>();
 
   constructor(
     private readonly journal: CommandJournal,
@@ -54,6 +70,7 @@ export class CommandExecutor {
     private readonly power: HostPower = systemctlPower,
     private readonly reconcileSettleMs = 30_000,
     private readonly moveState?: StateMover,
+    private readonly options: ExecutorOptions = {},
   ) {}
 
   /** Settles once the command is answered (result, replay or refusal). */
@@ -62,7 +79,7 @@ export class CommandExecutor {
   }
 
   private inLane(vmId: string | undefined, key: string, work: () => Promise<void>): Promise<void> {
-    const lane = vmId ?? '__host__';
+    const lane = vmId ?? HOST_LANE;
     const previous = this.perVm.get(lane) ?? Promise.resolve();
     const next = previous.then(work).catch((err: unknown) => this.events.log(`command ${key} failed in the executor: ${String(err)}`));
     this.perVm.set(lane, next);
@@ -87,13 +104,15 @@ export class CommandExecutor {
       case 'refuse': {
         const end: JournalEnd = { t: 'end', key, outcome: 'refused', error: { code: decision.code, message: decision.message }, at: this.now() };
         // A conflict is not recorded: the key's journal entry belongs to the first command.
-        if (decision.code === 'STALE_GENERATION') await this.journal.append(end);
+        if (decision.code === 'STALE_GENERATION') await this.finish(end);
         this.events.result(toReport(end, false));
         return;
       }
       case 'execute':
         break;
     }
+    const notFinished = await this.waitForPredecessors(command.after ?? []);
+    if (notFinished.length > 0) this.events.log(`command ${key} starts without ${notFinished.join(', ')}: not finished within ${this.afterWaitMs()} ms`);
     await this.journal.append({
       t: 'begin',
       key,
@@ -105,12 +124,47 @@ export class CommandExecutor {
     let end: JournalEnd;
     try {
       const result = await this.execute(command, (p) => this.progress(key, p));
-      end = { t: 'end', key, outcome: 'succeeded', result, at: this.now() };
+      end = { t: 'end', key, outcome: 'succeeded', result: notFinished.length > 0 ? { ...result, startedWithout: notFinished } : result, at: this.now() };
     } catch (err) {
       end = { t: 'end', key, outcome: 'failed', error: describeError(err), at: this.now() };
     }
-    await this.journal.append(end);
+    await this.finish(end);
     this.events.result(toReport(end, false));
+  }
+
+  private afterWaitMs(): number {
+    return this.options.afterWaitMs ?? 120_000;
+  }
+
+  /** Journals a command's end and wakes the commands ordered after it. */
+  private async finish(end: JournalEnd): Promise<void> {
+    await this.journal.append(end);
+    const waiters = this.finishWaiters.get(end.key);
+    this.finishWaiters.delete(end.key);
+    for (const wake of waiters ?? []) wake();
+  }
+
+  /**
+   * Waits until every named command has finished, failed or been refused, or the bound passes.
+   * A dependency that has not arrived yet is waited for too: frames of one plan may be
+   * delivered out of order. Returns the keys still unfinished at the bound.
+   */
+  private async waitForPredecessors(keys: readonly string[]): Promise<string[]> {
+    const pending = keys.filter((k) => !this.journal.get(k)?.end);
+    if (pending.length === 0) return [];
+    await new Promise<void>((resolve) => {
+      let left = pending.length;
+      const timer = this.clock.setTimeout(() => resolve(), this.afterWaitMs());
+      const done = () => {
+        left -= 1;
+        if (left === 0) {
+          this.clock.clearTimeout(timer);
+          resolve();
+        }
+      };
+      for (const k of pending) this.finishWaiters.set(k, [...(this.finishWaiters.get(k) ?? []), done]);
+    });
+    return pending.filter((k) => !this.journal.get(k)?.end);
   }
 
   private progress(key: string, p: Progress): void {
@@ -164,7 +218,47 @@ export class CommandExecutor {
       case 'sleep-host':
         await this.power(command.params.mode);
         return { mode: command.params.mode };
+      case 'reconcile':
+        return this.reconcileHost(command.params.expect);
+      case 'delete-state':
+        return this.deleteState(command.target.domainName, command.params.path);
+      case 'stop-batch': {
+        const state = await d.state(command.target.domainName);
+        const live = state === 'running' || state === 'paused' || state === 'crashed';
+        if (live) await d.destroy(command.target.domainName, opts);
+        return { taskId: command.params.taskId, then: command.params.then, changed: live, state: live ? 'shutoff' : state };
+      }
+      case 'wake-host': {
+        const bytes = await sendMagicPacket(command.params.mac, this.options.wakeOnLan ?? DEFAULT_WAKE_ON_LAN);
+        return { targetHostId: command.params.targetHostId, mac: command.params.mac, bytes };
+      }
     }
+  }
+
+  /**
+   * Makes this host agree with the control plane after a fence. Commands already running in
+   * other lanes finish first, so the domain list read here is not about to change under us.
+   */
+  private async reconcileHost(expect: Extract<CommandFrame, { kind: 'reconcile' }>['params']['expect']): Promise<Record<string, unknown>> {
+    await Promise.all([...this.perVm.entries()].filter(([lane]) => lane !== HOST_LANE).map(([, tail]) => tail));
+    const plan = planReconcile(expect, await this.driver.list());
+    for (const name of plan.destroy) await this.driver.destroy(name);
+    return { foundRunningVmIds: plan.foundRunningVmIds, foundRunningTaskIds: plan.foundRunningTaskIds, destroyed: plan.destroy, changed: plan.destroy.length > 0 };
+  }
+
+  private async deleteState(domainName: string, path: string): Promise<Record<string, unknown>> {
+    const state = await this.driver.state(domainName);
+    if (stateFileStillNeeded(state)) {
+      throw new CommandFailure('STATE_NEEDED', `domain ${domainName} is ${state} on this host and may still need ${path}; restore or stop it first, then delete the state again`);
+    }
+    const stat = await fs.lstat(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
+    if (stat === null) return { path, changed: false };
+    if (!stat.isFile()) throw new CommandFailure('NOT_A_STATE_FILE', `${path} is not a regular file; a saved state is one file, so nothing was deleted`);
+    await fs.rm(path, { force: true });
+    return { path, changed: true };
   }
 
   /**
@@ -177,7 +271,7 @@ export class CommandExecutor {
       this.journal.incomplete().map((begin) =>
         this.inLane(begin.vmId, begin.key, async () => {
           const end = await this.reconcileOne(begin);
-          await this.journal.append(end);
+          await this.finish(end);
           this.events.log(`reconciled interrupted ${begin.kind} ${begin.key}: ${end.outcome}`);
           this.events.result(toReport(end, false));
         }),

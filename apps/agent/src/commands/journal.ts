@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { AGENT_COMMAND_KINDS, OP_OUTCOMES } from '@deskpool/protocol';
+import { AGENT_COMMAND_KINDS, OP_OUTCOMES, reconcileExpectSchema } from '@deskpool/protocol';
 
 const beginSchema = z
   .object({
@@ -101,12 +101,25 @@ export class CommandJournal {
     if (entry.t === 'begin') {
       record.begin = entry;
       if (entry.vmId !== undefined && entry.generation !== undefined) {
-        this.highestGeneration.set(entry.vmId, Math.max(entry.generation, this.highestGeneration.get(entry.vmId) ?? -1));
+        this.raiseGeneration(entry.vmId, entry.generation);
+      }
+      if (entry.kind === 'reconcile') {
+        // A reconcile states the generation of everything the host keeps: commands older than
+        // that were issued before the fence and must be refused from now on.
+        const expect = reconcileExpectSchema.safeParse(entry.params.expect);
+        if (expect.success) {
+          for (const vm of expect.data.vms) this.raiseGeneration(vm.vmId, vm.generation);
+          for (const task of expect.data.tasks) this.raiseGeneration(task.taskId, task.generation);
+        }
       }
     } else {
       record.end = entry;
     }
     this.records.set(entry.key, record);
+  }
+
+  private raiseGeneration(id: string, generation: number): void {
+    this.highestGeneration.set(id, Math.max(generation, this.highestGeneration.get(id) ?? -1));
   }
 
   /** Durably appends, then updates the in-memory view (so the view never runs ahead of the disk). */
