@@ -1,5 +1,5 @@
 // The engine on real PostgreSQL and Redis: load, plan, commit in one transaction, dispatch.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SchedulerEngine } from '../src/runtime/engine.js';
 import { pendingCommandsForHost } from '../src/runtime/dispatch.js';
 import { createOffice, eventually, listenForCommands, ManualClock, NIGHT, startServices, type TestServices } from './runtime-fixtures.js';
@@ -12,6 +12,10 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await s?.close();
+});
+// Tests advance the shared clock; each starts from the same night so none depends on order.
+beforeEach(() => {
+  clock.set(NIGHT);
 });
 
 function engine(): SchedulerEngine {
