@@ -371,18 +371,18 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
         if (!i.domain.startsWith('dp-task-')) continue;
         byDomain.set(i.domain, (byDomain.get(i.domain) ?? 0) + Math.max(0, (i.until ?? now) - i.from));
       }
-      for (const i of fabric.intervals) {
-        if (i.until !== null || !i.domain.startsWith('dp-task-') || (byDomain.get(i.domain) ?? 0) < workMs) continue;
-        const taskId = i.domain.slice('dp-task-'.length);
-        if (reported.has(i)) continue;
-        reported.add(i);
-        finished.add(taskId);
-        // The guest powers off when its work is done; its result reaches the scheduler.
-        await drivers[i.pc]?.destroy(i.domain);
-        const task = await prisma.batchTask.findUnique({ where: { id: taskId }, select: { generation: true } });
-        if (!task) continue;
-        await runtime.events.publishTaskFinished({ taskId, generation: task.generation, outcome: 'succeeded' });
-      }
+      const due = fabric.intervals.filter((i) => i.until === null && i.domain.startsWith('dp-task-') && (byDomain.get(i.domain) ?? 0) >= workMs && !reported.has(i));
+      await Promise.all(
+        due.map(async (i) => {
+          reported.add(i);
+          const taskId = i.domain.slice('dp-task-'.length);
+          finished.add(taskId);
+          // The guest powers off when its work is done; its result reaches the scheduler.
+          await drivers[i.pc]?.destroy(i.domain);
+          const task = await prisma.batchTask.findUnique({ where: { id: taskId }, select: { generation: true } });
+          if (task) await runtime.events.publishTaskFinished({ taskId, generation: task.generation, outcome: 'succeeded' });
+        }),
+      );
     });
 
     // --- live progress ---------------------------------------------------------------------

@@ -4,15 +4,15 @@ import { z } from 'zod';
 export const demoOptionsSchema = z
   .object({
     /** Simulated seconds per real second. */
-    speed: z.coerce.number().min(1).max(20_000).default(1000),
+    speed: z.coerce.number().min(1).max(20_000).default(500),
     pcs: z.coerce.number().int().min(2).max(200).default(50),
     seed: z.coerce.number().int().min(0).max(2 ** 31 - 1).default(1),
     /** Keep the API up after the summary until Ctrl-C. */
     stay: z.boolean().default(false),
     /** Batch tasks per PC in the night's workload. */
-    tasksPerPc: z.coerce.number().int().min(0).max(20).default(3),
+    tasksPerPc: z.coerce.number().int().min(0).max(20).default(4),
     /** CPU time each batch task needs, in simulated hours (per core). */
-    taskHours: z.coerce.number().min(0.1).max(24).default(2),
+    taskHours: z.coerce.number().min(0.1).max(24).default(4),
     /** PostgreSQL to create the demo database on (a role with CREATEDB). */
     databaseAdminUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL').default('postgresql://deskpool:deskpool@localhost:5432/deskpool'),
     /** Use this database as it is instead of creating one (it is migrated, not emptied). */

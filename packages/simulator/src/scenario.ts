@@ -4,8 +4,8 @@
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 
-/** Wednesday 7 January 2026, 16:30 UTC: the demo's first simulated moment (pool time zone UTC). */
-export const DEMO_START_MS = Date.UTC(2026, 0, 7, 16, 30);
+/** Wednesday 7 January 2026, 15:30 UTC: the demo's first simulated moment (pool time zone UTC). */
+export const DEMO_START_MS = Date.UTC(2026, 0, 7, 15, 30);
 const DAY = 24 * HOUR;
 const at = (dayOffset: number, h: number, m = 0): number => Date.UTC(2026, 0, 7 + dayOffset, h, m);
 

@@ -97,7 +97,7 @@ export function formatSummary(s: DemoSummary, speed: number): string {
   const savedPct = e.alwaysOnKWh > 0 ? (100 * (e.alwaysOnKWh - (e.actualKWh - e.batchKWh))) / e.alwaysOnKWh : 0;
   const lines = [
     '',
-    `=== deskpool demo office: ${s.pcs} PCs, one night (Wed 16:30 → Thu 09:45 UTC) ===`,
+    `=== deskpool demo office: ${s.pcs} PCs, one night (Wed 15:30 → Thu 09:45 UTC) ===`,
     `desktops suspended overnight: ${s.desktopsSuspendedOvernight} of ${s.pcs}`,
     `batch: ${s.batch.done} of ${s.batch.submitted} tasks done, ${s.batch.cpuHours.toFixed(1)} CPU-hours run (states: ${Object.entries(s.batch.byState).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'})`,
     ...(s.batch.reruns > 0 ? [`  ${s.batch.reruns} finished task(s) ran again: their completion arrived while a checkpoint was in flight, the failed checkpoint requeued them`] : []),

@@ -16,6 +16,8 @@ describe('demo office', () => {
       pcs: 8,
       speed: 1000,
       seed: 7,
+      tasksPerPc: 3,
+      taskHours: 2,
       progressEveryMs: 0,
       databaseAdminUrl: process.env.DESKPOOL_TEST_DATABASE_URL ?? DEFAULT_TEST_ADMIN_URL,
       ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
