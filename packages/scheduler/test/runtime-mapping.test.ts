@@ -194,6 +194,7 @@ describe('planner commands to agent frames', () => {
     vmName: (id: string) => (id === 'v1' ? 'dpt-a' : undefined),
     hostName: (id: string) => (id === 'h2' ? 'pc-2' : undefined),
     vmFootprint: (id: string) => (id === 'v1' ? { vcpus: 3, memoryMiB: 4608 } : undefined),
+    hostMac: (id: string) => (id === 'h2' ? '52:54:00:00:00:02' : undefined),
   };
   const base = { key: 'ev-1/suspendDesktop/v1/g4', cause: { eventId: 'ev-1', event: 'tick' as const, rule: 'desktop.idleSuspend' }, hostId: 'h1', generation: 4, after: [] };
 
@@ -227,9 +228,40 @@ describe('planner commands to agent frames', () => {
     expect(frameOf({ ...base, type: 'placeTask', taskId: 't1', resources: { cores: 1, memoryMiB: 1, diskGiB: 0, gpus: 0 } })).toMatchObject({ kind: 'run-batch', target: { domainName: 'dp-task-t1' } });
   });
 
-  it('returns null for commands the protocol lacks or subjects it cannot name', () => {
-    expect(frameOf({ ...base, type: 'reconcileHost', expect: { vms: [], tasks: [] } })).toBeNull();
-    expect(frameOf({ ...base, type: 'wakeHost', targetHostId: 'h2' })).toBeNull();
+  it('maps reconcile with the domain names the agent must keep, and no fencing target', () => {
+    expect(frameOf({ ...base, generation: 0, type: 'reconcileHost', expect: { vms: [{ vmId: 'v1', generation: 5 }], tasks: [{ taskId: 't1', generation: 2 }] } })).toEqual({
+      type: 'command',
+      idempotencyKey: wireKey(base.key),
+      operationId: 'row-1',
+      kind: 'reconcile',
+      params: { expect: { vms: [{ vmId: 'v1', domainName: 'dpt-a', generation: 5 }], tasks: [{ taskId: 't1', domainName: 'dp-task-t1', generation: 2 }] } },
+    });
+  });
+
+  it('maps delete-state to the conventional path, stop-batch to the task VM and wake-host with the MAC', () => {
+    expect(frameOf({ ...base, type: 'deleteSavedState', vmId: 'v1', location: { kind: 'local', hostId: 'h1' } })).toMatchObject({
+      kind: 'delete-state',
+      target: { vmId: 'v1', domainName: 'dpt-a', generation: 4 },
+      params: { path: '/var/lib/deskpool/saved/dpt-a.save' },
+    });
+    expect(frameOf({ ...base, type: 'stopBatch', taskId: 't1', then: 'cancel' })).toMatchObject({
+      kind: 'stop-batch',
+      target: { vmId: 't1', domainName: 'dp-task-t1', generation: 4 },
+      params: { taskId: 't1', then: 'cancel' },
+    });
+    expect(frameOf({ ...base, type: 'wakeHost', targetHostId: 'h2' })).toMatchObject({ kind: 'wake-host', params: { targetHostId: 'h2', mac: '52:54:00:00:00:02' } });
+  });
+
+  it("carries the core's after as wire keys, and leaves it out when empty", () => {
+    const checkpointKey = 'ev-1/checkpointBatch/t1/g3';
+    const restore = frameOf({ ...base, type: 'restoreDesktop', vmId: 'v1', from: { kind: 'shared' }, after: [checkpointKey] });
+    expect(restore).toMatchObject({ kind: 'restore', after: [wireKey(checkpointKey)] });
+    expect(frameOf({ ...base, type: 'sleepHost' })).not.toHaveProperty('after');
+  });
+
+  it('returns null rather than a half-specified command when a name is unknown', () => {
+    expect(frameOf({ ...base, type: 'reconcileHost', expect: { vms: [{ vmId: 'unknown', generation: 1 }], tasks: [] } })).toBeNull();
+    expect(frameOf({ ...base, type: 'wakeHost', targetHostId: 'h-without-mac' })).toBeNull();
     expect(frameOf({ ...base, type: 'suspendDesktop', vmId: 'unknown', saveTo: { kind: 'shared' } })).toBeNull();
   });
 });

@@ -1,5 +1,5 @@
 import { recordAudit, type PrismaClient } from '@deskpool/db';
-import { errorFrame, type ErrorFrame, type SequencedUpFrame } from '@deskpool/protocol';
+import { errorFrame, reconcileResultSchema, type ErrorFrame, type SequencedUpFrame } from '@deskpool/protocol';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { hostFieldsFromInventory } from './enroll.js';
@@ -9,7 +9,14 @@ import type { HeartbeatWriter } from './heartbeats.js';
 export interface AgentEventSink {
   publishPresence(p: { hostId: string; presence: 'present' | 'idle'; at: Date | number }): Promise<void>;
   publishSignIn(p: { hostId: string; userId: string; at: Date | number }): Promise<void>;
-  publishOperationResult(p: { idempotencyKey: string; outcome: 'succeeded' | 'failed' | 'refused'; generation?: number; error?: string }): Promise<void>;
+  publishOperationResult(p: {
+    idempotencyKey: string;
+    outcome: 'succeeded' | 'failed' | 'refused';
+    generation?: number;
+    error?: string;
+    /** A reconcile's answer: the desktops the host found running, which the scheduler adopts. */
+    foundRunningVmIds?: string[];
+  }): Promise<void>;
 }
 
 export interface FrameContext {
@@ -27,6 +34,8 @@ export interface FrameContext {
 }
 
 const OP_FINAL = ['succeeded', 'failed', 'refused'] as const;
+
+const foundRunningSchema = reconcileResultSchema.pick({ foundRunningVmIds: true });
 
 /**
  * Applies one validated up-frame to the database. Every frame is safe to apply twice (a frame
@@ -121,10 +130,13 @@ export async function applyUpFrame(ctx: FrameContext, frame: SequencedUpFrame): 
       });
       if (refused) return refused;
       await publishEvent(ctx, frame);
+      // Only a succeeded answer's findings count; anything else in `result` is for the audit trail.
+      const found = frame.outcome === 'succeeded' ? foundRunningSchema.safeParse(frame.result) : undefined;
       await ctx.events?.publishOperationResult({
         idempotencyKey: frame.idempotencyKey,
         outcome: frame.outcome,
         ...(frame.error ? { error: `${frame.error.code}: ${frame.error.message}`.slice(0, 2000) } : {}),
+        ...(found?.success ? { foundRunningVmIds: found.data.foundRunningVmIds } : {}),
       });
       return null;
     }

@@ -33,6 +33,8 @@ export interface CommandNames {
   hostName(hostId: string): string | undefined;
   /** A desktop's vCPUs and memory (hot-added included) before this plan. */
   vmFootprint(vmId: string): { vcpus: number; memoryMiB: number } | undefined;
+  /** A PC's Wake-on-LAN MAC address (from its inventory). */
+  hostMac(hostId: string): string | undefined;
 }
 
 export interface AgentCommand {
@@ -40,14 +42,26 @@ export interface AgentCommand {
   params: Record<string, unknown>;
   /** The fencing target (absent for commands about the PC itself). */
   target?: { vmId: string; domainName: string; generation: number };
+  /** Wire keys of commands the agent must see finished first (the core's `after`). */
+  after?: string[];
 }
 
 /**
- * The agent command that carries out a core command, or null when the agent protocol has no
- * such command yet (deleteSavedState, stopBatch, wakeHost, reconcileHost): those operations
- * stay pending in the database until the protocol grows them.
+ * The agent command that carries out a core command, or null when a name the agent needs is
+ * unknown (a desktop without a domain name, a peer without a host name, a PC without a MAC):
+ * such an operation stays pending and is audited, rather than sent half-specified.
+ *
+ * Ordering: the agent runs commands for one VM in arrival order but different VMs side by
+ * side, so plan order on the channel is not enough (a restore would race the checkpoint that
+ * makes its room). The core's `after` therefore travels on the wire, as wire keys.
  */
 export function agentCommandFor(cmd: Command, names: CommandNames): AgentCommand | null {
+  const command = agentCommandWithoutOrdering(cmd, names);
+  if (!command || cmd.after.length === 0) return command;
+  return { ...command, after: cmd.after.map(wireKey) };
+}
+
+function agentCommandWithoutOrdering(cmd: Command, names: CommandNames): AgentCommand | null {
   const vmTarget = (vmId: string): AgentCommand['target'] | null => {
     const domainName = names.vmName(vmId);
     return domainName ? { vmId, domainName, generation: cmd.generation } : null;
@@ -91,11 +105,27 @@ export function agentCommandFor(cmd: Command, names: CommandNames): AgentCommand
     }
     case 'sleepHost':
       return { kind: 'sleep-host', params: { mode: 'suspend' } };
-    case 'deleteSavedState':
+    case 'deleteSavedState': {
+      const target = vmTarget(cmd.vmId);
+      return target ? { kind: 'delete-state', params: { path: savedStatePathOf(target.domainName) }, target } : null;
+    }
     case 'stopBatch':
-    case 'wakeHost':
-    case 'reconcileHost':
-      return null;
+      return { kind: 'stop-batch', params: { taskId: cmd.taskId, then: cmd.then }, target: taskTarget(cmd.taskId) };
+    case 'wakeHost': {
+      const mac = names.hostMac(cmd.targetHostId);
+      return mac ? { kind: 'wake-host', params: { targetHostId: cmd.targetHostId, mac } } : null;
+    }
+    case 'reconcileHost': {
+      // A desktop left out of the list would be destroyed on the host: never send a partial one.
+      const vms: { vmId: string; domainName: string; generation: number }[] = [];
+      for (const v of cmd.expect.vms) {
+        const domainName = names.vmName(v.vmId);
+        if (!domainName) return null;
+        vms.push({ vmId: v.vmId, domainName, generation: v.generation });
+      }
+      const tasks = cmd.expect.tasks.map((t) => ({ taskId: t.taskId, domainName: batchDomainNameOf(t.taskId), generation: t.generation }));
+      return { kind: 'reconcile', params: { expect: { vms, tasks } } };
+    }
   }
 }
 
@@ -107,6 +137,7 @@ export function commandFrameFor(idempotencyKey: string, operationId: string, com
     operationId,
     kind: command.kind,
     ...(command.target ? { target: command.target } : {}),
+    ...(command.after && command.after.length > 0 ? { after: command.after } : {}),
     params: command.params,
   } as CommandFrameInput;
 }

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { PlannedDispatch } from './commit.js';
 import type { Clock, Logger } from './engine.js';
 import { batchDomainNameOf } from './mapping.js';
+import { wireKey } from './commands.js';
 
 /** Same default as the gateway's AgentRegistry (apps/api/src/agent/registry.ts). */
 export const DEFAULT_AGENT_CHANNEL_PREFIX = 'deskpool:agent:';
@@ -60,7 +61,18 @@ export function frameOfOperation(op: OperationWithVm): CommandFrame | null {
   let target: { vmId: string; domainName: string; generation: number } | undefined;
   if (op.vmId && op.vm) target = { vmId: op.vmId, domainName: op.vm.name, generation: op.generation };
   else if (op.taskId) target = { vmId: op.taskId, domainName: batchDomainNameOf(op.taskId), generation: op.generation };
-  const parsed = commandFrameSchema.safeParse({ type: 'command', idempotencyKey: op.idempotencyKey, operationId: op.id, kind: op.kind, ...(target ? { target } : {}), params: op.params });
+  // The ordering is re-sent too: a re-published restore must still wait for its checkpoint.
+  const plannedAfter = (op.planned as { after?: unknown } | null)?.after;
+  const after = Array.isArray(plannedAfter) ? plannedAfter.filter((k): k is string => typeof k === 'string').map(wireKey) : [];
+  const parsed = commandFrameSchema.safeParse({
+    type: 'command',
+    idempotencyKey: op.idempotencyKey,
+    operationId: op.id,
+    kind: op.kind,
+    ...(target ? { target } : {}),
+    ...(after.length > 0 ? { after } : {}),
+    params: op.params,
+  });
   return parsed.success ? parsed.data : null;
 }
 

@@ -58,6 +58,7 @@ export async function loadSnapshot(db: Db, scope: Scope): Promise<LoadedSnapshot
   const versions = emptyVersions();
   const vmNames = new Map<string, string>();
   const hostNames = new Map<string, string>();
+  const hostMacs = new Map<string, string>();
   const vmFootprints = new Map<string, { vcpus: number; memoryMiB: number }>();
 
   for (const row of pools) {
@@ -68,6 +69,7 @@ export async function loadSnapshot(db: Db, scope: Scope): Promise<LoadedSnapshot
     snapshot.hosts[row.id] = hostFromRow(row);
     versions.hosts.set(row.id, row.version);
     hostNames.set(row.id, row.name);
+    if (row.mac) hostMacs.set(row.id, row.mac);
   }
   for (const row of users) {
     const user = userFromRow(row);
@@ -107,6 +109,7 @@ export async function loadSnapshot(db: Db, scope: Scope): Promise<LoadedSnapshot
       vmName: (id) => vmNames.get(id),
       hostName: (id) => hostNames.get(id),
       vmFootprint: (id) => vmFootprints.get(id),
+      hostMac: (id) => hostMacs.get(id),
     },
   };
 }
