@@ -214,10 +214,10 @@ describe('timers', () => {
     // The agent reconnects: the gateway marks the host online with a fresh heartbeat.
     await s.prisma.host.update({ where: { id: office.hostId }, data: { onlineState: 'online', lastHeartbeatAt: new Date(clock.now()) } });
     expect(await r.runTimer('heartbeatCheck')).toBe(1);
-    const reconcile = await eventually(() => s.prisma.operation.findFirst({ where: { hostId: office.hostId, kind: 'reconcileHost' } }).then((o) => o ?? undefined), 'the reconcile operation');
+    const reconcile = await eventually(() => s.prisma.operation.findFirst({ where: { hostId: office.hostId, kind: 'reconcile', status: 'sent' } }).then((o) => o ?? undefined), 'the reconcile operation, sent');
     expect(reconcile.planned).toMatchObject({ type: 'reconcileHost', expect: { vms: [{ vmId: office.vmId, generation: 4 }] } });
-    // Not sent yet (the agent protocol has no reconcile command), and not asked for twice.
-    expect(reconcile.status).toBe('pending');
+    expect(reconcile.params).toEqual({ expect: { vms: [{ vmId: office.vmId, domainName: office.vmName, generation: 4 }], tasks: [] } });
+    // Not asked for twice.
     expect(await r.runTimer('heartbeatCheck')).toBe(0);
   });
 

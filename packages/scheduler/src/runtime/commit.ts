@@ -38,7 +38,7 @@ export interface PlannedDispatch {
   idempotencyKey: string;
   hostId: string;
   type: Command['type'];
-  /** null: the agent protocol has no command for this yet; it stays pending. */
+  /** null: a name the agent needs is unknown (see agentCommandFor); it stays pending. */
   frame: CommandFrameInput | null;
 }
 

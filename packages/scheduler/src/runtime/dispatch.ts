@@ -22,7 +22,7 @@ export async function dispatchCommands(prisma: PrismaClient, redis: Redis, chann
   const ready: { d: PlannedDispatch; frame: CommandFrame }[] = [];
   for (const d of dispatches) {
     if (!d.frame) {
-      log.warn({ operationId: d.operationId, type: d.type }, 'the agent protocol has no command for this operation yet; it stays pending');
+      log.warn({ operationId: d.operationId, type: d.type }, 'a name the agent needs is unknown (domain, peer host or MAC); the operation stays pending');
       continue;
     }
     const parsed = commandFrameSchema.safeParse(d.frame);
@@ -56,7 +56,7 @@ type OperationWithVm = {
   vm: { name: string } | null;
 };
 
-/** The protocol frame for a stored operation, or null when the protocol has no such command. */
+/** The protocol frame for a stored operation, or null when it no longer forms a valid command. */
 export function frameOfOperation(op: OperationWithVm): CommandFrame | null {
   let target: { vmId: string; domainName: string; generation: number } | undefined;
   if (op.vmId && op.vm) target = { vmId: op.vmId, domainName: op.vm.name, generation: op.generation };
@@ -90,7 +90,7 @@ export async function pendingCommandsForHost(prisma: PrismaClient, hostId: strin
   });
   const frames: CommandFrame[] = [];
   for (const op of ops) {
-    // Kinds the protocol lacks (reconcileHost, wakeHost, ...) cannot be sent yet.
+    // An operation whose frame cannot be built (e.g. a desktop row deleted since) is skipped.
     const frame = frameOfOperation(op);
     if (frame) frames.push(frame);
   }
