@@ -6,7 +6,7 @@ import type { HypervisorDriver } from '@deskpool/kvm-driver';
 import { AgentChannel, AgentRejected } from './channel/client.js';
 import { Outbox } from './channel/outbox.js';
 import type { Clock, TimerHandle } from './clock.js';
-import { CommandExecutor, type HostPower } from './commands/executor.js';
+import { CommandExecutor, type ExecutorOptions, type HostPower } from './commands/executor.js';
 import { CommandJournal } from './commands/journal.js';
 import { sftpStateMover } from './commands/state-mover.js';
 import { DEFAULT_IDLE_THRESHOLD_SECONDS, channelUrlOf, socketPathOf, type AgentConfig, type PresenceSourceConfig } from './config.js';
@@ -28,6 +28,8 @@ export interface AgentDeps {
   /** libvirt URI for inventory, or null for a simulated hypervisor. */
   libvirtUri: string | null;
   power?: HostPower;
+  /** Where wake-host broadcasts and how long `after` waits; the simulator points Wake-on-LAN at loopback. */
+  executor?: ExecutorOptions;
   /** What this PC offers; default: read from the machine. A simulated PC reports its simulated hardware. */
   inventory?: () => Promise<HostInventory>;
   log(message: string): void;
@@ -141,6 +143,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     deps.power,
     30_000,
     config.stateMover ? sftpStateMover(config.stateMover) : undefined,
+    deps.executor,
   );
 
   let lastPresenceSource: PresenceSource = config.presenceSources[0]?.kind ?? 'evdev';
