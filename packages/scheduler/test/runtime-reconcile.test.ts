@@ -2,8 +2,10 @@
 // Redis: its desktop is LOST, the PC is asked to reconcile (a real protocol frame on its
 // channel), and the agent's answer makes the PC usable and the desktop reachable again.
 import { commandFrameSchema, type CommandFrame } from '@deskpool/protocol';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SchedulerEngine } from '../src/runtime/engine.js';
+import { createSchedulerRuntime, type SchedulerRuntime } from '../src/runtime/runtime.js';
 import { createOffice, eventually, listenForCommands, ManualClock, NIGHT, startServices, type Office, type TestServices } from './runtime-fixtures.js';
 
 let s: TestServices;
@@ -13,7 +15,13 @@ const MINUTE = 60_000;
 beforeAll(async () => {
   s = await startServices();
 });
+const running: SchedulerRuntime[] = [];
+const connections: Redis[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => r.close()));
+});
 afterAll(async () => {
+  for (const c of connections) c.disconnect();
   await s?.close();
 });
 beforeEach(() => {
@@ -98,5 +106,23 @@ describe('a fenced PC comes back', () => {
     await engine().handle({ type: 'operationResult', id: `result.${frame.idempotencyKey}.failed`, idempotencyKey: frame.idempotencyKey, outcome: 'failed', error: 'AGENT_ERROR: virsh list failed' });
     expect(await s.prisma.host.findUniqueOrThrow({ where: { id: office.hostId } })).toMatchObject({ needsReconcile: true });
     expect(await s.prisma.desktopVm.findUniqueOrThrow({ where: { id: office.vmId } })).toMatchObject({ state: 'LOST' });
+  });
+
+  it('a reconcile answer whose event was lost is swept up with its findings', async () => {
+    const office = await createOffice(s.prisma, { now: NIGHT, presence: 'present' });
+    const frame = await fenceAndBringBack(office, 'swept');
+    // The gateway recorded the agent's answer (as apps/api does), but the event never arrived.
+    await s.prisma.operation.update({
+      where: { idempotencyKey: frame.idempotencyKey },
+      data: { status: 'succeeded', finishedAt: new Date(clock.now()), result: { foundRunningVmIds: [office.vmId], foundRunningTaskIds: [], destroyed: [], changed: false } },
+    });
+    clock.advance(5000);
+    const connection = s.redis.duplicate();
+    connections.push(connection);
+    const r = createSchedulerRuntime({ prisma: s.prisma, redis: s.redis, connection, queuePrefix: s.queuePrefix, channelPrefix: s.channelPrefix, clock, concurrency: 1, scheduleTimers: false, timers: { redispatchAfterMs: 1000 } });
+    running.push(r);
+    expect(await r.runTimer('resultSweep')).toBe(1);
+    await eventually(async () => !(await s.prisma.host.findUniqueOrThrow({ where: { id: office.hostId } })).needsReconcile, 'the PC to be reconciled');
+    expect(await s.prisma.desktopVm.findUniqueOrThrow({ where: { id: office.vmId } })).toMatchObject({ state: 'RUNNING', currentHostId: office.hostId });
   });
 });

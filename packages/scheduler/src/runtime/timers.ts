@@ -1,6 +1,7 @@
 // What each repeatable timer does when it fires. Planning timers fan out into one tick event
 // per pool (each pool is planned under its own lock); housekeeping timers act directly.
 import { Prisma, type PrismaClient } from '@deskpool/db';
+import { reconcileResultSchema } from '@deskpool/protocol';
 import type { Redis } from 'ioredis';
 import type { Clock } from './engine.js';
 import { redispatchStale } from './dispatch.js';
@@ -77,6 +78,8 @@ export async function checkHeartbeats(deps: TimerDeps): Promise<TimerResult> {
   return { count: silent.length + backCount };
 }
 
+const foundRunningSchema = reconcileResultSchema.pick({ foundRunningVmIds: true });
+
 /**
  * Answers the gateway recorded on operations (status succeeded/failed/refused) that the
  * scheduler has not taken into account after `olderThanMs`: the event was lost on the way
@@ -86,12 +89,20 @@ export async function sweepUnsettledResults(deps: TimerDeps, olderThanMs: number
   const cutoff = new Date(deps.clock.now() - olderThanMs);
   const answered = await deps.prisma.operation.findMany({
     where: { settledAt: null, planned: { not: Prisma.DbNull }, status: { in: ['succeeded', 'failed', 'refused'] }, finishedAt: { lt: cutoff } },
-    select: { idempotencyKey: true, status: true, error: true },
+    select: { idempotencyKey: true, status: true, error: true, result: true },
     take: 1000,
   });
   for (const op of answered) {
     const outcome = op.status as 'succeeded' | 'failed' | 'refused';
-    await deps.events.publishOperationResult({ idempotencyKey: op.idempotencyKey, outcome, ...(op.error ? { error: op.error.slice(0, 2000) } : {}) });
+    // A reconcile's findings must survive the detour: without them its LOST desktops would be
+    // declared STOPPED while they still run on the PC.
+    const found = outcome === 'succeeded' ? foundRunningSchema.safeParse(op.result) : undefined;
+    await deps.events.publishOperationResult({
+      idempotencyKey: op.idempotencyKey,
+      outcome,
+      ...(op.error ? { error: op.error.slice(0, 2000) } : {}),
+      ...(found?.success ? { foundRunningVmIds: found.data.foundRunningVmIds } : {}),
+    });
   }
   return { count: answered.length };
 }
