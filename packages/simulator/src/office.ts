@@ -303,6 +303,10 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
     // --- the scheduler's timers on the shared clock ----------------------------------------
     let running = true;
     const loops: Promise<void>[] = [];
+    cleanups.push(async () => {
+      running = false;
+      await Promise.all(loops);
+    });
     const every = (simMs: number, fn: () => Promise<void>): void => {
       const realMs = Math.max(250, simMs / options.speed);
       loops.push(
@@ -406,7 +410,9 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
     await time.until(scenario.endMs);
     running = false;
     await Promise.all(loops);
-    await Promise.allSettled(scheduled);
+    for (const r of await Promise.allSettled(scheduled)) {
+      if (r.status === 'rejected') io.print(`  (a scheduled step failed: ${(r.reason as Error).message})`);
+    }
     io.print(await progressLine());
 
     const tasks = await prisma.batchTask.findMany({ select: { id: true, state: true } });
