@@ -60,6 +60,9 @@ describe('fleet commands in the executor', () => {
       await boot('dpt-alice'); // a LOST desktop still running: adopted
       await boot('dp-task-t1'); // a batch run the scheduler requeued elsewhere: stray
       await boot('dpt-bob'); // a desktop the scheduler restored elsewhere meanwhile: stray
+      // The agent ran dpt-bob for the control plane before the fence, so it is deskpool's to stop.
+      await executor.handle(frame({ idempotencyKey: 'op-start-bob', kind: 'start', target: target('vm-bob', 'dpt-bob', 1), params: {} }));
+      await boot('admin-own-vm'); // never managed by deskpool on this PC: not ours to touch
       await boot('dpt-carol');
       await driver.managedSave('dpt-carol'); // saved, unexpected: may be the only copy, kept
       await boot('dp-task-t2'); // an expected batch run
@@ -84,6 +87,7 @@ describe('fleet commands in the executor', () => {
       expect(await driver.state('dpt-bob')).toBe('shutoff');
       expect(await driver.state('dp-task-t1')).toBe('shutoff');
       expect(await driver.state('dpt-carol')).toBe('saved');
+      expect(await driver.state('admin-own-vm')).toBe('running');
     });
 
     it('fences commands older than the generations it was told, even after a restart', async () => {
@@ -109,7 +113,9 @@ describe('fleet commands in the executor', () => {
           { name: 'd2', state: 'shutoff' },
           { name: 'x', state: 'crashed' },
           { name: 'y', state: 'shutoff' },
+          { name: 'not-ours', state: 'running' },
         ],
+        (name) => name !== 'not-ours',
       );
       expect(plan).toEqual({ destroy: ['x'], foundRunningVmIds: ['v1'], foundRunningTaskIds: [] });
     });

@@ -5,7 +5,7 @@ import type { CommandFrame, OpOutcome } from '@deskpool/protocol';
 import { DomainSpecSchema, isHypervisorError, type DomainState, type HypervisorDriver, type Progress } from '@deskpool/kvm-driver';
 import type { Clock } from '../clock.js';
 import { decideCommand, reconcileInterrupted } from './decide.js';
-import { DEFAULT_WAKE_ON_LAN, planReconcile, sendMagicPacket, stateFileStillNeeded, type WakeOnLanTarget } from './fleet.js';
+import { BATCH_DOMAIN_PREFIX, DEFAULT_WAKE_ON_LAN, planReconcile, sendMagicPacket, stateFileStillNeeded, type WakeOnLanTarget } from './fleet.js';
 import type { CommandJournal, JournalBegin, JournalEnd } from './journal.js';
 import type { StateMover } from './state-mover.js';
 
@@ -241,7 +241,7 @@ export class CommandExecutor {
    */
   private async reconcileHost(expect: Extract<CommandFrame, { kind: 'reconcile' }>['params']['expect']): Promise<Record<string, unknown>> {
     await Promise.all([...this.perVm.entries()].filter(([lane]) => lane !== HOST_LANE).map(([, tail]) => tail));
-    const plan = planReconcile(expect, await this.driver.list());
+    const plan = planReconcile(expect, await this.driver.list(), (name) => name.startsWith(BATCH_DOMAIN_PREFIX) || this.journal.knowsDomain(name));
     for (const name of plan.destroy) await this.driver.destroy(name);
     return { foundRunningVmIds: plan.foundRunningVmIds, foundRunningTaskIds: plan.foundRunningTaskIds, destroyed: plan.destroy, changed: plan.destroy.length > 0 };
   }

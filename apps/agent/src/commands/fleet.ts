@@ -19,9 +19,10 @@ const LIVE: ReadonlySet<DomainState> = new Set(['running', 'paused', 'crashed'])
  * is why only running ones are reported. Unlisted domains that are live are destroyed, because
  * the control plane may already run that desktop or task elsewhere under a newer generation
  * (invariant 1). Shut-off and saved domains are never touched: a saved image may be the only
- * copy of someone's desktop (invariant 2), and a definition alone uses nothing.
+ * copy of someone's desktop (invariant 2), and a definition alone uses nothing. Domains deskpool
+ * never managed on this PC (an admin's own VMs) are not ours to stop: `isManaged` says which are.
  */
-export function planReconcile(expect: ReconcileExpect, domains: readonly DomainSummary[]): ReconcilePlan {
+export function planReconcile(expect: ReconcileExpect, domains: readonly DomainSummary[], isManaged: (domainName: string) => boolean): ReconcilePlan {
   const vmByDomain = new Map(expect.vms.map((v) => [v.domainName, v.vmId]));
   const taskByDomain = new Map(expect.tasks.map((t) => [t.domainName, t.taskId]));
   const plan: ReconcilePlan = { destroy: [], foundRunningVmIds: [], foundRunningTaskIds: [] };
@@ -29,7 +30,7 @@ export function planReconcile(expect: ReconcileExpect, domains: readonly DomainS
     const vmId = vmByDomain.get(d.name);
     const taskId = taskByDomain.get(d.name);
     if (vmId === undefined && taskId === undefined) {
-      if (LIVE.has(d.state)) plan.destroy.push(d.name);
+      if (LIVE.has(d.state) && isManaged(d.name)) plan.destroy.push(d.name);
       continue;
     }
     if (d.state !== 'running' && d.state !== 'paused') continue;
@@ -48,6 +49,9 @@ export function stateFileStillNeeded(state: DomainState): boolean {
   // paused or crashed: a restore here may be half done and the file the only good copy.
   return state === 'saved' || state === 'paused' || state === 'crashed';
 }
+
+/** Batch VMs carry this prefix (the scheduler names them `dp-task-<taskId>`). */
+export const BATCH_DOMAIN_PREFIX = 'dp-task-';
 
 /** Wake-on-LAN magic packet: six 0xFF bytes, then the MAC sixteen times (102 bytes). */
 export function magicPacket(mac: string): Buffer {

@@ -54,6 +54,8 @@ export class JournalCorrupt extends Error {
 export class CommandJournal {
   private readonly records = new Map<string, JournalRecord>();
   private readonly highestGeneration = new Map<string, number>();
+  /** Every domain a command of the control plane ever named on this host. */
+  private readonly knownDomains = new Set<string>();
   private writeChain: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -100,6 +102,7 @@ export class CommandJournal {
     const record = this.records.get(entry.key) ?? {};
     if (entry.t === 'begin') {
       record.begin = entry;
+      if (entry.domainName !== undefined) this.knownDomains.add(entry.domainName);
       if (entry.vmId !== undefined && entry.generation !== undefined) {
         this.raiseGeneration(entry.vmId, entry.generation);
       }
@@ -108,8 +111,14 @@ export class CommandJournal {
         // that were issued before the fence and must be refused from now on.
         const expect = reconcileExpectSchema.safeParse(entry.params.expect);
         if (expect.success) {
-          for (const vm of expect.data.vms) this.raiseGeneration(vm.vmId, vm.generation);
-          for (const task of expect.data.tasks) this.raiseGeneration(task.taskId, task.generation);
+          for (const vm of expect.data.vms) {
+            this.raiseGeneration(vm.vmId, vm.generation);
+            this.knownDomains.add(vm.domainName);
+          }
+          for (const task of expect.data.tasks) {
+            this.raiseGeneration(task.taskId, task.generation);
+            this.knownDomains.add(task.domainName);
+          }
         }
       }
     } else {
@@ -140,6 +149,11 @@ export class CommandJournal {
   /** Highest fencing generation this agent accepted a command for, per VM. */
   generationOf(vmId: string): number | undefined {
     return this.highestGeneration.get(vmId);
+  }
+
+  /** Whether deskpool ever managed this domain here (a reconcile may only touch those). */
+  knowsDomain(name: string): boolean {
+    return this.knownDomains.has(name);
   }
 
   /** Commands begun but never finished: an agent restart interrupted them. */
