@@ -47,7 +47,11 @@ try {
 }
 process.stdout.write(`${sim.formatSummary(run.summary, options.speed)}\n`);
 if (options.stay) {
-  process.stdout.write(`\nThe API stays up at ${run.apiUrl} (database ${run.databaseUrl}); Ctrl-C to stop.\n`);
+  process.stdout.write(
+    `\nThe API stays up at ${run.apiUrl} (database ${run.databaseUrl}); Ctrl-C to stop. Try:\n` +
+      `  curl -H 'Authorization: Bearer ${run.adminToken}' ${run.apiUrl}/api/v1/vms\n` +
+      `  (Swagger UI at ${run.apiUrl}/docs; the simulated clock keeps running)\n`,
+  );
   await new Promise((resolve) => process.once('SIGINT', resolve));
 }
 await run.close();

@@ -55,6 +55,8 @@ export interface DemoRun {
   summary: DemoSummary;
   apiUrl: string;
   databaseUrl: string;
+  /** Bearer token of the demo's admin, for looking around with --stay. */
+  adminToken: string;
   /** Stops everything (and drops the database the demo created). */
   close(): Promise<void>;
 }
@@ -402,12 +404,11 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
       const day = time.now() < Date.UTC(2026, 0, 8) ? 'Wed' : 'Thu';
       return `${day} ${clock}  desktops running ${vm('RUNNING')}, suspended ${vm('SUSPENDED')}, moving ${vm('SUSPENDING') + vm('RESTORING') + vm('MIGRATING')}  |  batch running ${task('running') + task('placed')}, checkpointed ${task('checkpointed')}, queued ${task('queued')}, done ${task('succeeded')}  |  events queued ${queued}`;
     };
-    if (options.progressEveryMs > 0) {
-      const timer = setInterval(() => void progressLine().then(io.print, () => undefined), options.progressEveryMs);
-      cleanups.push(async () => clearInterval(timer));
-    }
+    const progressTimer = options.progressEveryMs > 0 ? setInterval(() => void progressLine().then(io.print, () => undefined), options.progressEveryMs) : undefined;
+    cleanups.push(async () => clearInterval(progressTimer));
 
     await time.until(scenario.endMs);
+    clearInterval(progressTimer);
     running = false;
     await Promise.all(loops);
     for (const r of await Promise.allSettled(scheduled)) {
@@ -430,7 +431,7 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
       batchCores: BATCH_TASK.cores,
       pcs: options.pcs,
     });
-    return { summary, apiUrl, databaseUrl, close: closeAll };
+    return { summary, apiUrl, databaseUrl, adminToken, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;
