@@ -12,7 +12,6 @@ import { applyMigrations, createPrisma, type PrismaClient } from '@deskpool/db';
 import { SimulatedDriver } from '@deskpool/kvm-driver';
 import type { HostInventory } from '@deskpool/protocol';
 import { ALL_TIMERS, TIMER_KINDS, createSchedulerRuntime, type RuntimeTimer, type SchedulerRuntime } from '@deskpool/scheduler';
-import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { OfficeFabric, desktopImage, officeHypervisor, type RunInterval } from './office-hypervisor.js';
@@ -211,7 +210,7 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
     });
 
     const gateway = createAgentGateway({ prisma, redis, clock: time.api, channelPrefix, keyPrefix: `${prefix}-gw:`, heartbeatIntervalSeconds: 600, events: runtime.events });
-    const app: FastifyInstance = await buildApp({ logLevel: false }, { prisma, redis, clock: time.api, scheduler: runtime.events, agentRoutes: gateway.plugin });
+    const app = await buildApp({ logLevel: false }, { prisma, redis, clock: time.api, scheduler: runtime.events, agentRoutes: gateway.plugin });
     await app.listen({ host: '127.0.0.1', port: 0 });
     cleanups.push(() => app.close());
     const address = app.server.address();
