@@ -13,6 +13,7 @@ COPY packages/scheduler/package.json packages/scheduler/
 COPY packages/cli/package.json packages/cli/
 COPY apps/api/package.json apps/api/
 COPY apps/agent/package.json apps/agent/
+COPY packages/simulator/package.json packages/simulator/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.base.json tsconfig.json prisma.config.ts ./
 COPY prisma prisma
