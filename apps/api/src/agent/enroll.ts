@@ -87,7 +87,7 @@ export async function authenticateHost(prisma: PrismaClient, header: string | un
   const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match?.[1]) throw new AgentHttpError(401, 'UNAUTHORIZED', 'send the host credential as "Authorization: Bearer <credential>"; enroll first if this PC has none');
   const row = await prisma.hostCredential.findUnique({ where: { secretHash: hashSecret(match[1]) }, include: { host: { select: { name: true } } } });
-  if (!row) throw new AgentHttpError(401, 'UNAUTHORIZED', 'the host credential is not known; enroll this PC again with a new token');
+  if (!row) throw new AgentHttpError(401, 'UNAUTHORIZED', 'the host credential is not known (never issued, or revoked when its host was removed); enroll this PC again with a new token');
   if (row.revokedAt) throw new AgentHttpError(401, 'CREDENTIAL_REVOKED', `this host's credential was revoked at ${row.revokedAt.toISOString()}; enroll again with a new token if the PC should rejoin`);
   return { hostId: row.hostId, hostName: row.host.name, credentialId: row.id };
 }

@@ -196,7 +196,13 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
     socket.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
       chain = chain
         .then(() => handle(data))
-        .catch((err: unknown) => {
+        .catch(async (err: unknown) => {
+          // The host may have been removed (its credential revoked and deleted) while this frame
+          // was being applied: that is a revocation, not trouble, and the agent must hear it as one.
+          if (await credentialGone(prisma, host.credentialId)) {
+            fail(errorFrame('CREDENTIAL_REVOKED', "this host's credential was revoked (or the host removed); enroll again with a new token if the PC should rejoin", { fatal: true }));
+            return;
+          }
           // Infrastructure trouble (database down): tell the agent, which keeps the frame and re-sends it.
           log.error({ err }, 'agent frame failed');
           send(errorFrame('INTERNAL', 'the control plane could not record this frame; it stays in your outbox and is re-sent after a reconnect'));
@@ -226,4 +232,14 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
     sendCommand: (hostId, command) => registry.sendCommand(hostId, command),
     close: () => registry.stop(),
   };
+}
+
+/** True when the credential no longer admits its host (revoked, or deleted with the host). */
+async function credentialGone(prisma: PrismaClient, credentialId: string): Promise<boolean> {
+  try {
+    const row = await prisma.hostCredential.findUnique({ where: { id: credentialId }, select: { revokedAt: true } });
+    return row === null || row.revokedAt !== null;
+  } catch {
+    return false; // the database itself is unreachable: not a revocation
+  }
 }
