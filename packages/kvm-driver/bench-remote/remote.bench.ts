@@ -8,9 +8,9 @@
 // the local kvm bench writes other kvm.* figures there).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { counterValues, ensureGuestImage, guestDomainSpec, readSerialLog, waitForSerial } from '../src/guest.js';
@@ -19,10 +19,10 @@ import { LocalFiles, SftpFiles, type HostFiles } from '../src/remote/host-files.
 import { moveStateFile } from '../src/remote/sftp-move.js';
 import { SshConnection } from '../src/remote/ssh-connection.js';
 import type { MigrationTarget } from '../src/driver.js';
+import { writeKvmResults, type Figure } from '../bench/results.js';
 
 const execFileP = promisify(execFile);
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const resultsFile = join(repo, 'bench/results/kvm.json');
 const HOST = process.env.DESKPOOL_BENCH_TESTHOST ?? 'dpbench';
 const HOST_ADDR = process.env.DESKPOOL_BENCH_TESTHOST_ADDR ?? '10.77.9.2';
 const ROUNDS = Number(process.env.DESKPOOL_BENCH_ROUNDS ?? 3);
@@ -31,15 +31,6 @@ const MEMORY_MIB = 512;
 const TOUCH_MIB = Number(process.env.DESKPOOL_BENCH_TOUCH_MIB ?? 256);
 /** Same path on both hosts, different files: each host has its own /var/lib/libvirt. */
 const STATE_DIR = '/var/lib/libvirt/images';
-
-interface Figure {
-  value: number | null;
-  unit: string;
-  target?: string | null;
-  method?: string;
-  baseline?: { name: string; value: number | null };
-  why?: string;
-}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -198,26 +189,9 @@ async function main(): Promise<void> {
     conn.close();
     await rm(dir, { recursive: true, force: true });
   }
-  await writeResults(figures);
-  for (const [k, v] of Object.entries(figures)) console.log(`${k}: ${v.value ?? 'null'} ${v.unit}${v.baseline ? ` (baseline ${v.baseline.value})` : ''}${v.why ? ` why: ${v.why}` : ''}`);
+  await writeKvmResults(figures);
 }
 
-/** Merges our figures into kvm.json, keeping the ones other benches wrote. */
-async function writeResults(figures: Record<string, Figure>): Promise<void> {
-  await mkdir(dirname(resultsFile), { recursive: true });
-  let existing: { figures?: Record<string, unknown> } = {};
-  try {
-    existing = JSON.parse(await readFile(resultsFile, 'utf8')) as typeof existing;
-  } catch {
-    existing = {};
-  }
-  const date = new Date().toISOString();
-  const mine = Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, { ...v, date }]));
-  const out = { date, machine: 'see BENCHMARKS.md', figures: { ...(existing.figures ?? {}), ...mine } };
-  const tmp = `${resultsFile}.${process.pid}.tmp.json`;
-  await writeFile(tmp, `${JSON.stringify(out, null, 2)}\n`);
-  await rename(tmp, resultsFile);
-}
 
 try {
   await main();
@@ -225,7 +199,7 @@ try {
   // Set-up failed (test host, guest boot): the figures are still reported, as null with why.
   const why = `bench set-up failed: ${(e as Error).message}`.slice(0, 500);
   console.error(why);
-  await writeResults({
+  await writeKvmResults({
     'kvm.save_move_restore_ms.512MiB': { value: null, unit: 'ms', why },
     'kvm.live_migrate_ms.512MiB': { value: null, unit: 'ms', why },
   });

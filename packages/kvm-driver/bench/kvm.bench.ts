@@ -3,25 +3,15 @@
 // run, alternating, so the driver's overhead is a difference of medians measured side by side.
 // Writes its figures into bench/results/kvm.json, keeping figures other benches put there.
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { ensureGuestImage, guestDomainSpec, waitForSerial, type GuestImage } from '../src/guest.js';
 import { LibvirtDriver } from '../src/libvirt/driver.js';
 import type { CommandResult, CommandRunner, InteractiveProcess, RunOptions } from '../src/driver.js';
 import { LocalCommandRunner } from '../src/runner.js';
+import { writeKvmResults, type Figure } from './results.js';
 
-interface Figure {
-  value: number | null;
-  unit: string;
-  target?: string | null;
-  method?: string;
-  baseline?: { name: string; value: number | null };
-  why?: string;
-}
-
-const resultsFile = fileURLToPath(new URL('../../../bench/results/kvm.json', import.meta.url));
 const runner = new LocalCommandRunner();
 const URI = 'qemu:///system';
 
@@ -187,25 +177,8 @@ async function main(): Promise<void> {
     driver.close();
     await rm(dir, { recursive: true, force: true });
   }
-  await writeResults(figures);
-  for (const [k, v] of Object.entries(figures)) console.log(`${k}: ${v.value ?? 'null'} ${v.unit}${v.baseline ? ` (baseline ${v.baseline.value})` : ''}${v.why ? ` why: ${v.why}` : ''}`);
+  await writeKvmResults(figures);
 }
 
-/** Merges our figures into kvm.json (other benches, e.g. migration, write theirs there too). */
-async function writeResults(figures: Record<string, Figure>): Promise<void> {
-  await mkdir(dirname(resultsFile), { recursive: true });
-  let existing: { figures?: Record<string, unknown> } = {};
-  try {
-    existing = JSON.parse(await readFile(resultsFile, 'utf8')) as typeof existing;
-  } catch {
-    existing = {};
-  }
-  const date = new Date().toISOString();
-  const mine = Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, { ...v, date }]));
-  const out = { date, machine: 'see BENCHMARKS.md', figures: { ...(existing.figures ?? {}), ...mine } };
-  const tmp = `${resultsFile}.${process.pid}.tmp.json`;
-  await writeFile(tmp, `${JSON.stringify(out, null, 2)}\n`);
-  await rename(tmp, resultsFile);
-}
 
 await main();

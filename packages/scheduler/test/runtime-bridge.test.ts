@@ -58,7 +58,7 @@ describe('agent events from the gateway stream', () => {
     const listener = await listenForCommands(s, office.hostId);
     try {
       const r = runtime();
-      await eventually(async () => (await s.redis.xinfo('GROUPS', stream).catch(() => [])).length > 0 && r, 'the bridge to join the stream');
+      await eventually(async () => ((await s.redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[]).length > 0 && r, 'the bridge to join the stream');
       await gatewayAppends(office.hostId, { type: 'presence', seq: 7, at: new Date(NIGHT).toISOString(), state: 'present', idleSince: null, source: 'evdev' });
 
       const frames = await eventually(() => listener.frames.length > 0 && listener.frames, 'the restore command');
@@ -84,7 +84,7 @@ describe('agent events from the gateway stream', () => {
 
   it('ignores frames it does not act on and malformed entries, acknowledging them', async () => {
     runtime();
-    await eventually(async () => (await s.redis.xinfo('GROUPS', stream).catch(() => [])).length > 0, 'the bridge to join the stream');
+    await eventually(async () => ((await s.redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[]).length > 0, 'the bridge to join the stream');
     await s.redis.xadd(stream, '*', 'hostId', 'h', 'frame', '{not json');
     await s.redis.xadd(stream, '*', 'hostId', 'h', 'frame', JSON.stringify({ type: 'domain-state', seq: 1, at: new Date(NIGHT).toISOString(), domains: [] }));
     await s.redis.xadd(stream, '*', 'hostId', 'h', 'frame', JSON.stringify({ type: 'presence', seq: 2, state: 'sleepy' }));

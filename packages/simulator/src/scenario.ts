@@ -1,5 +1,6 @@
 // Who does what during the simulated evening, night and morning. Pure and seeded: the same
 // seed gives the same office.
+import { mulberry32 } from '@deskpool/scheduler';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -37,17 +38,8 @@ export interface Scenario {
   signIns: { person: number; pc: number; at: number }[];
 }
 
-/** mulberry32: small, fast, good enough to spread departures. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The scenario's seeded PRNG (the scheduler's mulberry32), so a seed replays the same office. */
+export const prng = mulberry32;
 
 const ACTIVITY_EVERY_MS = 2 * MIN;
 

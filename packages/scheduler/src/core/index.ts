@@ -6,3 +6,4 @@ export { defaultPolicy } from './policy.js';
 export { predictArrival } from './prediction.js';
 export { localTime, InvalidClockError, type LocalTime } from './local-time.js';
 export { checkInvariants, type InvariantViolation } from './invariants.js';
+export { mulberry32, seededRandom } from './placement/rng.js';
