@@ -26,3 +26,4 @@ export {
   type ApplyMigrationsResult,
 } from './migrations.js';
 export { recordAudit, toJsonValue, type AuditInput, type AuditWriter, type Actor } from './audit.js';
+export { createDatabase, dropDatabase } from './databases.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { createPrisma, type PrismaClient } from './client.js';
+import { createDatabase, dropDatabase } from './databases.js';
 import { applyMigrations } from './migrations.js';
 
 export const DEFAULT_TEST_ADMIN_URL = 'postgresql://deskpool:deskpool@localhost:5432/deskpool_test';
@@ -20,14 +20,11 @@ export interface TestDatabase {
 export async function createTestDatabase(): Promise<TestDatabase> {
   const adminUrl = process.env.DESKPOOL_TEST_DATABASE_URL ?? DEFAULT_TEST_ADMIN_URL;
   const name = `dpt_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
-  await withAdmin(adminUrl, (c) => c.query(`CREATE DATABASE "${name}"`));
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const dbUrl = url.toString();
+  const dbUrl = await createDatabase(adminUrl, name);
   try {
     await applyMigrations(dbUrl);
   } catch (err) {
-    await withAdmin(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+    await dropDatabase(adminUrl, name);
     throw err;
   }
   const prisma = createPrisma(dbUrl);
@@ -36,33 +33,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     prisma,
     async drop() {
       await prisma.$disconnect();
-      await withAdmin(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+      await dropDatabase(adminUrl, name);
     },
   };
-}
-
-async function withAdmin<T>(adminUrl: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  // A connection the server ends (e.g. a dropped database) must not crash the process.
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (err) {
-    throw new Error(
-      `Cannot reach the test PostgreSQL at ${redact(adminUrl)}: ${(err as Error).message}. ` +
-        'Start services with `sudo bash scripts/services.sh` or set DESKPOOL_TEST_DATABASE_URL.',
-      { cause: err },
-    );
-  }
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
-function redact(url: string): string {
-  const u = new URL(url);
-  if (u.password) u.password = '***';
-  return u.toString();
 }

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { agentConfigSchema, enroll, startAgent, type RunningAgent } from '@deskpool/agent';
 import { buildApp, createAgentGateway, ensureBootstrapAdminToken } from '@deskpool/api';
-import { applyMigrations, createPrisma, type PrismaClient } from '@deskpool/db';
+import { applyMigrations, createDatabase, createPrisma, dropDatabase, type PrismaClient } from '@deskpool/db';
 import { SimulatedDriver } from '@deskpool/kvm-driver';
 import type { HostInventory } from '@deskpool/protocol';
 import { ALL_TIMERS, TIMER_KINDS, createSchedulerRuntime, type RuntimeTimer, type SchedulerRuntime } from '@deskpool/scheduler';
@@ -81,21 +81,10 @@ async function checkServices(options: DemoOptions): Promise<void> {
   }
 }
 
-async function createDatabase(adminUrl: string, name: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const admin = async (sql: string): Promise<void> => {
-    const c = new pg.Client({ connectionString: adminUrl });
-    c.on('error', () => undefined);
-    await c.connect();
-    try {
-      await c.query(sql);
-    } finally {
-      await c.end();
-    }
-  };
-  await admin(`CREATE DATABASE "${name}"`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
+/** A database of the demo's own, dropped when the demo ends. */
+async function createDemoDatabase(adminUrl: string, name: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const url = await createDatabase(adminUrl, name);
+  return { url, drop: () => dropDatabase(adminUrl, name) };
 }
 
 /** A tiny REST client with the admin token. */
@@ -157,7 +146,7 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
   try {
     let databaseUrl = options.databaseUrl;
     if (!databaseUrl) {
-      const db = await createDatabase(options.databaseAdminUrl, `deskpool_demo_${runId}`);
+      const db = await createDemoDatabase(options.databaseAdminUrl, `deskpool_demo_${runId}`);
       databaseUrl = db.url;
       cleanups.push(db.drop);
     }
