@@ -19,7 +19,7 @@ import { LocalFiles, SftpFiles, type HostFiles } from '../src/remote/host-files.
 import { moveStateFile } from '../src/remote/sftp-move.js';
 import { SshConnection } from '../src/remote/ssh-connection.js';
 import type { MigrationTarget } from '../src/driver.js';
-import { writeKvmResults, type Figure } from '../bench/results.js';
+import { median, round, timed, writeKvmResults, type Figure } from '../bench/shared.js';
 
 const execFileP = promisify(execFile);
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -32,17 +32,6 @@ const TOUCH_MIB = Number(process.env.DESKPOOL_BENCH_TOUCH_MIB ?? 256);
 /** Same path on both hosts, different files: each host has its own /var/lib/libvirt. */
 const STATE_DIR = '/var/lib/libvirt/images';
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
-};
-const round = (x: number): number => Math.round(x * 10) / 10;
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return performance.now() - t0;
-}
 async function run(cmd: string, args: string[]): Promise<string> {
   try {
     return (await execFileP(cmd, args, { maxBuffer: 16 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C' } })).stdout;

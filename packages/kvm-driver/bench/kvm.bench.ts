@@ -10,7 +10,7 @@ import { ensureGuestImage, guestDomainSpec, waitForSerial, type GuestImage } fro
 import { LibvirtDriver } from '../src/libvirt/driver.js';
 import type { CommandResult, CommandRunner, InteractiveProcess, RunOptions } from '../src/driver.js';
 import { LocalCommandRunner } from '../src/runner.js';
-import { writeKvmResults, type Figure } from './results.js';
+import { median, round, timed, writeKvmResults, type Figure } from './shared.js';
 
 const runner = new LocalCommandRunner();
 const URI = 'qemu:///system';
@@ -41,18 +41,6 @@ class TimingRunner implements CommandRunner {
   }
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
-};
-const round = (x: number): number => Math.round(x * 10) / 10;
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return performance.now() - t0;
-}
 
 async function rawVirsh(...args: string[]): Promise<void> {
   const r = await runner.run(['virsh', '-q', '-c', URI, ...args], { timeoutMs: 600_000 });

@@ -1,5 +1,5 @@
-// The kvm benches' shared result file: each bench merges its figures into bench/results/kvm.json
-// (read-modify-write through a temporary file), keeping the figures the other bench wrote.
+// What both kvm benches use: timing helpers, and the shared result file, into which each bench
+// merges its figures (read-modify-write through a temporary file), keeping the other bench's.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,4 +31,19 @@ export async function writeKvmResults(figures: Record<string, Figure>, resultsFi
   await writeFile(tmp, `${JSON.stringify(out, null, 2)}\n`);
   await rename(tmp, resultsFile);
   for (const [k, v] of Object.entries(figures)) console.log(`${k}: ${v.value ?? 'null'} ${v.unit}${v.baseline ? ` (baseline ${v.baseline.value})` : ''}${v.why ? ` why: ${v.why}` : ''}`);
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
+};
+
+export const round = (x: number): number => Math.round(x * 10) / 10;
+
+/** Wall time of `fn` in milliseconds. */
+export async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
 }
