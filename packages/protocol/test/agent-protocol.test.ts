@@ -3,6 +3,9 @@ import fc from 'fast-check';
 import {
   AGENT_PROTOCOL_VERSION,
   MAX_AGENT_FRAME_BYTES,
+  MAX_TASK_OUTPUT_CHARS,
+  MAX_TASK_RESULT_CHARS,
+  TASK_OUTPUT_CHUNK_BYTES,
   decodeDownFrame,
   decodeUpFrame,
   encodeFrame,
@@ -53,10 +56,38 @@ describe('agent protocol: up-frames', () => {
       { type: 'op-result', seq: 8, at, idempotencyKey: 'op-12345678', outcome: 'succeeded', replayed: false, result: { state: 'running' } },
       { type: 'op-result', seq: 9, at, idempotencyKey: 'op-12345679', outcome: 'refused', replayed: false, error: { code: 'STALE_GENERATION', message: 'x' } },
       { type: 'events-dropped', seq: 10, at, count: 3, oldestAt: at, newestAt: at, countsByType: { heartbeat: 3 } },
+      { type: 'task-output', seq: 11, at, taskId: 'task-1', generation: 2, offset: 0, data: 'count 1\r\n\u001b[0m' },
+      { type: 'task-finished', seq: 12, at, taskId: 'task-1', generation: 2, exitCode: 0, result: '5050' },
+      { type: 'task-finished', seq: 13, at, taskId: 'task-1', generation: 2, exitCode: null, reason: 'crashed' },
     ];
     for (const frame of frames) {
       expect(decodeUpFrame(encodeFrame(frame))).toEqual({ ok: true, frame });
     }
+  });
+
+  it('refuses task frames with a negative offset, empty or oversized data, a fractional exit code or a missing generation', () => {
+    const base = { type: 'task-output', seq: 1, at, taskId: 't', generation: 0, offset: 0, data: 'x' };
+    expect(decodeUpFrame(JSON.stringify(base)).ok).toBe(true);
+    const bad: [Record<string, unknown>, string][] = [
+      [{ ...base, offset: -1 }, 'offset'],
+      [{ ...base, data: '' }, 'data'],
+      [{ ...base, data: 'x'.repeat(MAX_TASK_OUTPUT_CHARS + 1) }, 'data'],
+      [{ type: 'task-finished', seq: 2, at, taskId: 't', generation: 0, exitCode: 1.5 }, 'exitCode'],
+      [{ type: 'task-finished', seq: 2, at, taskId: 't', exitCode: 0 }, 'generation'],
+      [{ type: 'task-finished', seq: 2, at, taskId: 't', generation: 0, exitCode: 0, result: 'r'.repeat(MAX_TASK_RESULT_CHARS + 1) }, 'result'],
+    ];
+    for (const [frame, field] of bad) {
+      const r = decodeUpFrame(JSON.stringify(frame));
+      expect(r.ok).toBe(false);
+      if (r.ok) continue;
+      expect(r.error.code).toBe('MALFORMED_FRAME');
+      expect(JSON.stringify(r.error.details)).toContain(`"path":"${field}"`);
+    }
+  });
+
+  it('a task-output chunk of the agent\'s size fits in a frame even when every byte is a control character', () => {
+    const frame: UpFrame = { type: 'task-output', seq: 1, at, taskId: 't'.repeat(128), generation: 1, offset: 2 ** 40, data: '\u0001'.repeat(TASK_OUTPUT_CHUNK_BYTES) };
+    expect(decodeUpFrame(encodeFrame(frame)).ok).toBe(true);
   });
 
   it('names the field that is wrong', () => {

@@ -171,6 +171,8 @@ export class AgentChannel {
 
   private onError(frame: ErrorFrame): void {
     this.options.log(`API error ${frame.code}: ${frame.message}`);
+    // The API will never take a report about another host's work; sending it again cannot help.
+    if (frame.code === 'NOT_YOUR_HOST' && frame.refSeq !== undefined) this.options.outbox.acknowledge(frame.refSeq);
     if (frame.fatal && FATAL_CODES.has(frame.code)) this.reject(new AgentRejected(frame.code, frame.message));
   }
 

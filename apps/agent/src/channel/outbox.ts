@@ -6,9 +6,11 @@ export type OutgoingEvent = Unsequenced<Exclude<SequencedUpFrame, EventsDroppedF
 /**
  * Up-frames waiting for the API's ack. Bounded: when full, the oldest events are dropped and
  * replaced by one events-dropped summary, so the API learns what it missed and the newest
- * state (which matters most) always gets through. Op results are dropped last, because the
- * control plane waits on them.
+ * state (which matters most) always gets through. Op results and task-finished reports are
+ * dropped last, because the control plane waits on them.
  */
+const WAITED_ON: ReadonlySet<string> = new Set(['op-result', 'task-finished']);
+
 export class Outbox {
   private readonly pending: SequencedUpFrame[] = [];
   private nextSeq = 1;
@@ -32,7 +34,7 @@ export class Outbox {
     // The summary, if any, sits at the front; fold the next victim into it.
     const summaryIndex = this.pending[0]?.type === 'events-dropped' ? 0 : -1;
     const from = summaryIndex + 1;
-    let victimIndex = this.pending.findIndex((f, i) => i >= from && f.type !== 'op-result');
+    let victimIndex = this.pending.findIndex((f, i) => i >= from && !WAITED_ON.has(f.type));
     if (victimIndex < 0) victimIndex = from;
     const [victim] = this.pending.splice(victimIndex, 1);
     if (!victim) return;

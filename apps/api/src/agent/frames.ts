@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { hostFieldsFromInventory } from './enroll.js';
 import type { HeartbeatWriter } from './heartbeats.js';
+import type { TaskOutputSink } from './task-output.js';
 
 /** Where agent events go for the scheduler (SchedulerEvents from @deskpool/scheduler fits). */
 export interface AgentEventSink {
@@ -17,6 +18,8 @@ export interface AgentEventSink {
     /** A reconcile's answer: the desktops the host found running, which the scheduler adopts. */
     foundRunningVmIds?: string[];
   }): Promise<void>;
+  /** A batch guest powered off on its own (SchedulerEvents.publishTaskFinished). */
+  publishTaskFinished?(p: { taskId: string; generation: number; outcome: 'succeeded' | 'failed' }): Promise<void>;
 }
 
 export interface FrameContext {
@@ -31,6 +34,8 @@ export interface FrameContext {
   /** Redis key prefix for what the gateway keeps there (domain states, the event stream). */
   keyPrefix: string;
   events?: AgentEventSink;
+  /** Console output and results of batch tasks (job logs); discarded when not given. */
+  taskOutput?: TaskOutputSink;
 }
 
 const OP_FINAL = ['succeeded', 'failed', 'refused'] as const;
@@ -143,7 +148,41 @@ export async function applyUpFrame(ctx: FrameContext, frame: SequencedUpFrame): 
     case 'events-dropped':
       await recordAudit(prisma, { entityType: 'host', entityId: hostId, action: 'agent.events-dropped', actor, cause, after: frame });
       return null;
+    case 'task-output': {
+      if (!(await ranTaskHere(ctx, frame.taskId, frame.generation))) return notYourTask(frame.taskId, frame.generation, frame.seq);
+      await ctx.taskOutput?.append(hostId, frame);
+      return null;
+    }
+    case 'task-finished': {
+      if (!(await ranTaskHere(ctx, frame.taskId, frame.generation))) return notYourTask(frame.taskId, frame.generation, frame.seq);
+      await ctx.taskOutput?.finished(hostId, frame);
+      await recordAudit(prisma, {
+        entityType: 'task',
+        entityId: frame.taskId,
+        action: 'task.guest-finished',
+        actor,
+        cause,
+        after: { generation: frame.generation, exitCode: frame.exitCode, reason: frame.reason ?? null },
+      });
+      await publishEvent(ctx, frame);
+      // The scheduler ignores a report for an older generation (the task moved on since).
+      await ctx.events?.publishTaskFinished?.({ taskId: frame.taskId, generation: frame.generation, outcome: frame.exitCode === 0 ? 'succeeded' : 'failed' });
+      return null;
+    }
   }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The control plane sent this host a command for the task at that generation. */
+async function ranTaskHere(ctx: FrameContext, taskId: string, generation: number): Promise<boolean> {
+  if (!UUID.test(taskId)) return false;
+  const op = await ctx.prisma.operation.findFirst({ where: { taskId, hostId: ctx.hostId, generation }, select: { id: true } });
+  return op !== null;
+}
+
+function notYourTask(taskId: string, generation: number, seq: number): ErrorFrame {
+  return errorFrame('NOT_YOUR_HOST', `task ${taskId} at generation ${generation} was never given to this host; an agent can only report tasks it was told to run`, { refSeq: seq, details: { taskId, generation } });
 }
 
 function notYours(idempotencyKey: string, seq: number): ErrorFrame {

@@ -23,6 +23,7 @@ import { AgentHttpError } from './errors.js';
 import { HeartbeatWriter } from './heartbeats.js';
 import { pendingCommandsForHost } from '@deskpool/scheduler';
 import { applyUpFrame, type AgentEventSink } from './frames.js';
+import type { TaskOutputSink } from './task-output.js';
 import { AgentRegistry, DEFAULT_AGENT_CHANNEL_PREFIX, type AgentConnection } from './registry.js';
 
 export interface AgentGatewayOptions {
@@ -38,6 +39,8 @@ export interface AgentGatewayOptions {
   helloTimeoutMs?: number;
   /** Presence, sign-ins and op results for the scheduler (its SchedulerEvents). */
   events?: AgentEventSink;
+  /** Where batch tasks' console output and results are stored (job logs); discarded by default. */
+  taskOutput?: TaskOutputSink;
 }
 
 export interface AgentGateway {
@@ -125,7 +128,7 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
 
   function serveAgent(socket: WebSocket, host: AuthenticatedHost, request: FastifyRequest): void {
     const log = request.log.child({ hostId: host.hostId });
-    const ctx = { prisma, redis, clock, hostId: host.hostId, hostName: host.hostName, credentialId: host.credentialId, heartbeats, keyPrefix, ...(options.events ? { events: options.events } : {}) };
+    const ctx = { prisma, redis, clock, hostId: host.hostId, hostName: host.hostName, credentialId: host.credentialId, heartbeats, keyPrefix, ...(options.events ? { events: options.events } : {}), ...(options.taskOutput ? { taskOutput: options.taskOutput } : {}) };
     const actor = `agent:${host.hostName}`;
     const ownerKey = `${keyPrefix}owner:${host.hostId}`;
     let greeted = false;

@@ -2,3 +2,4 @@ export { createAgentGateway, type AgentGateway, type AgentGatewayOptions } from 
 export { AgentRegistry, InvalidCommand, hostChannel, DEFAULT_AGENT_CHANNEL_PREFIX } from './registry.js';
 export { enrollHost, authenticateHost } from './enroll.js';
 export type { AgentEventSink } from './frames.js';
+export { discardTaskOutput, type TaskOutputSink } from './task-output.js';

@@ -13,6 +13,8 @@ import {
   presenceFrameSchema,
   serverHelloFrameSchema,
   signinFrameSchema,
+  taskFinishedFrameSchema,
+  taskOutputFrameSchema,
   type AgentErrorCode,
   type DownFrame,
   type ErrorFrame,
@@ -35,6 +37,8 @@ const upSchemas: Record<string, z.ZodType> = {
   'op-progress': opProgressFrameSchema,
   'op-result': opResultFrameSchema,
   'events-dropped': eventsDroppedFrameSchema,
+  'task-output': taskOutputFrameSchema,
+  'task-finished': taskFinishedFrameSchema,
   error: errorFrameSchema,
 };
 

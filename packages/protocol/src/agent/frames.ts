@@ -132,6 +132,55 @@ export const opResultFrameSchema = z
     path: ['error'],
   });
 
+/**
+ * Text limits of the batch frames, in UTF-16 code units as zod counts them. Kept well under the
+ * frame limit (64 KiB of JSON) so escaping a console's control characters still fits; the agent
+ * cuts console output into chunks of at most TASK_OUTPUT_CHUNK_BYTES of the log.
+ */
+export const MAX_TASK_OUTPUT_CHARS = 16 * 1024;
+export const MAX_TASK_RESULT_CHARS = 8 * 1024;
+export const TASK_OUTPUT_CHUNK_BYTES = 8 * 1024;
+
+const batchTaskId = z.string().min(1).max(128);
+
+/**
+ * A piece of a batch guest's serial console, sent as the log grows. `offset` is where the piece
+ * starts in the task's console log (bytes); pieces arrive in order per task. A repeat (same
+ * offset, re-sent after a reconnect or an agent restart) must be ignored by the receiver, so
+ * storage keys on (taskId, offset) and drops pieces that start below what it already holds.
+ */
+export const taskOutputFrameSchema = z
+  .object({
+    type: z.literal('task-output'),
+    seq,
+    at: timestamp,
+    taskId: batchTaskId,
+    generation: z.number().int().nonnegative(),
+    offset: z.number().int().nonnegative(),
+    data: z.string().min(1).max(MAX_TASK_OUTPUT_CHARS),
+  })
+  .strict();
+
+/**
+ * A batch guest powered off on its own (or crashed / was killed outside a command). Never sent
+ * for a checkpointed task: a saved or suspended guest has not finished. `exitCode` is null when
+ * the guest did not report one (it crashed, or printed no result line).
+ */
+export const taskFinishedFrameSchema = z
+  .object({
+    type: z.literal('task-finished'),
+    seq,
+    at: timestamp,
+    taskId: batchTaskId,
+    generation: z.number().int().nonnegative(),
+    exitCode: z.number().int().min(-2147483648).max(2147483647).nullable(),
+    /** What the guest wrote as its result (its DESKPOOL-RESULT line). */
+    result: z.string().max(MAX_TASK_RESULT_CHARS).optional(),
+    /** Why it ended when it did not exit on its own: e.g. crashed, killed. */
+    reason: z.string().min(1).max(200).optional(),
+  })
+  .strict();
+
 /** Stands in for events the agent had to drop while disconnected (its buffer is bounded). */
 export const eventsDroppedFrameSchema = z
   .object({
@@ -155,6 +204,8 @@ export const upFrameSchema = z.union([
   opProgressFrameSchema,
   opResultFrameSchema,
   eventsDroppedFrameSchema,
+  taskOutputFrameSchema,
+  taskFinishedFrameSchema,
   errorFrameSchema,
 ]);
 export const UP_FRAME_TYPES = [
@@ -167,6 +218,8 @@ export const UP_FRAME_TYPES = [
   'op-progress',
   'op-result',
   'events-dropped',
+  'task-output',
+  'task-finished',
   'error',
 ] as const;
 
@@ -187,6 +240,8 @@ export type DomainStateFrame = z.infer<typeof domainStateFrameSchema>;
 export type OpProgressFrame = z.infer<typeof opProgressFrameSchema>;
 export type OpResultFrame = z.infer<typeof opResultFrameSchema>;
 export type EventsDroppedFrame = z.infer<typeof eventsDroppedFrameSchema>;
+export type TaskOutputFrame = z.infer<typeof taskOutputFrameSchema>;
+export type TaskFinishedFrame = z.infer<typeof taskFinishedFrameSchema>;
 export type AckFrame = z.infer<typeof ackFrameSchema>;
 export type UpFrame = z.infer<typeof upFrameSchema>;
 export type DownFrame = z.infer<typeof downFrameSchema>;
