@@ -5,3 +5,5 @@ export { buildScenario, prng, DEMO_START_MS, type Person, type Scenario } from '
 export { AcceleratedTime } from './time.js';
 export { OfficeFabric, officeHypervisor, desktopImage, type RunInterval } from './office-hypervisor.js';
 export { POWER_WATTS, percentile, mornings, doubleRuns, energy, runTime } from './metrics.js';
+export { generatePresence, arrivalHistory, activityOf, habitsOf, parsePresenceCsv, formatPresenceCsv, PresenceCsvInvalid, PRESENCE_CSV_COLUMNS, type PresenceDay, type Habits, type PresenceOptions } from './presence.js';
+export { generateWorkload, coreHoursOf, DEFAULT_WORKLOAD, type BatchJobPlan, type WorkloadOptions } from './workload.js';
