@@ -2,13 +2,14 @@ import type { PrismaClient } from '@deskpool/db';
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type RouteOptions } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { authenticate } from './auth.js';
 import { systemClock, type Clock } from './clock.js';
 import { installErrorHandlers } from './error-handler.js';
 import type { SchedulerNotifier } from './notifier.js';
+import { registerRateLimits, type RateLimitSettings } from './rate-limit.js';
 import type { RouteDeps } from './route-deps.js';
 import { apiTokenRoutes } from './routes/api-tokens.js';
 import { auditRoutes } from './routes/audit.js';
@@ -31,6 +32,8 @@ export interface AppConfig {
   https?: { key: Buffer; cert: Buffer } | null;
   /** Per-dependency timeout of /healthz. */
   healthCheckTimeoutMs?: number;
+  /** Limits on enrollment, agent connections and failed authentications; none when absent (main.ts always sets them). */
+  rateLimits?: RateLimitSettings;
 }
 
 export interface AppDeps {
@@ -45,6 +48,8 @@ export interface AppDeps {
    * credentials, not API tokens, so it is registered outside the API-token scope.
    */
   agentRoutes?: FastifyPluginAsync;
+  /** Told about every route as it is added (the fuzz suite enumerates the route table with it). */
+  onRoute?: (route: RouteOptions) => void;
 }
 
 /** The control plane's HTTP app, not yet listening (tests use `inject`; main.ts listens). */
@@ -63,6 +68,8 @@ export async function buildApp(config: AppConfig, deps: AppDeps): Promise<Fastif
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandlers(app);
   app.decorateRequest('principal', null);
+  if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
+  if (config.rateLimits) await registerRateLimits(app, config.rateLimits);
 
   await app.register(swagger, {
     openapi: {

@@ -14,6 +14,9 @@ const urlWithScheme = (schemes: string[]) =>
       }
     }, `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}`);
 
+const positiveInt = (fallback: number) =>
+  z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(1_000_000, 'must be at most 1000000').default(fallback);
+
 export const envSchema = z
   .object({
     DATABASE_URL: urlWithScheme(['postgresql:', 'postgres:']),
@@ -25,6 +28,12 @@ export const envSchema = z
     TLS_CERT_FILE: z.string().min(1).optional(),
     TLS_KEY_FILE: z.string().min(1).optional(),
     TRUST_PROXY: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
+    RATE_LIMIT_WINDOW_SECONDS: positiveInt(60),
+    RATE_LIMIT_ENROLL_MAX: positiveInt(10),
+    RATE_LIMIT_AGENT_CONNECT_MAX: positiveInt(60),
+    RATE_LIMIT_FAILED_AUTH_MAX: positiveInt(20),
+    /** memory: per process (one API process); redis: shared by every API process behind a load balancer. */
+    RATE_LIMIT_STORE: z.enum(['memory', 'redis'], { error: 'must be memory or redis' }).default('memory'),
   });
 export type ApiEnv = z.infer<typeof envSchema>;
 

@@ -27,7 +27,18 @@ async function main(): Promise<void> {
   const scheduler = new SchedulerEvents({ connection: redis });
   const gateway = createAgentGateway({ prisma, redis, events: scheduler });
   const app = await buildApp(
-    { logLevel: env.LOG_LEVEL, trustProxy: env.TRUST_PROXY, https },
+    {
+      logLevel: env.LOG_LEVEL,
+      trustProxy: env.TRUST_PROXY,
+      https,
+      rateLimits: {
+        windowMs: env.RATE_LIMIT_WINDOW_SECONDS * 1000,
+        enrollMax: env.RATE_LIMIT_ENROLL_MAX,
+        agentConnectMax: env.RATE_LIMIT_AGENT_CONNECT_MAX,
+        failedAuthMax: env.RATE_LIMIT_FAILED_AUTH_MAX,
+        ...(env.RATE_LIMIT_STORE === 'redis' ? { redis } : {}),
+      },
+    },
     { prisma, redis, agentRoutes: gateway.plugin, scheduler },
   );
 
