@@ -197,6 +197,17 @@ export function runDriverContract(label: string, makeEnv: () => Promise<Contract
       expect(values.slice(at + 1)).not.toContain(1);
     });
 
+    it('a guest suspended to disk while paused comes back paused, and resumes counting', async () => {
+      expect(await d.pause(name)).toEqual({ changed: true, state: 'paused' });
+      expect(await d.managedSave(name)).toEqual({ changed: true, state: 'saved' });
+      expect(await d.restore(name)).toEqual({ changed: true, state: 'paused' });
+      expect(await d.state(name)).toBe('paused');
+      const last = maxCount(await env.serial(spec));
+      expect(await d.resume(name)).toEqual({ changed: true, state: 'running' });
+      const values = counterValues(await env.waitForSerial(spec, (l) => maxCount(l) >= last + 2));
+      expect(values[values.lastIndexOf(last) + 1]).toBe(last + 1);
+    });
+
     it('saves to a file and restores from it; repeats are no-ops', async () => {
       const path = `${env.tmpDir}/${name}.state`;
       const saved = await d.saveToFile(name, path);

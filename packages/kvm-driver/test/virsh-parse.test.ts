@@ -1,10 +1,15 @@
 // Parsers for virsh output, against text captured from libvirt 9.0.
 import { describe, expect, it } from 'vitest';
-import { parseDominfo, parseDomstats, parseEventLine, parseJobInfo, parseList, toDomainState } from '../src/libvirt/parse.js';
+import { parseDominfo, parseDomstats, parseEventLine, parseJobInfo, parseList, parseNodeMemory, toDomainState } from '../src/libvirt/parse.js';
 
 const fixed = () => new Date('2030-01-01T00:00:00Z');
 
 describe('virsh output parsers', () => {
+  it('reads nodememstats, counting buffers and page cache as free', () => {
+    const text = 'total  :             24683620 KiB\nfree   :             24044708 KiB\nbuffers:                19020 KiB\ncached :               278248 KiB\n';
+    expect(parseNodeMemory(text)).toEqual({ totalMiB: 24105, freeMiB: Math.floor((24044708 + 19020 + 278248) / 1024) });
+  });
+
   it('reads dominfo, turning a shut-off domain with a managed save into "saved"', () => {
     const info = parseDominfo(`Id:             -
 Name:           dpt-manual

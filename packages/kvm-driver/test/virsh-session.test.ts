@@ -28,6 +28,18 @@ describe('virsh session', () => {
     expect(results[names.length + 1]?.stdout.trim()).toBe(oneShot.stdout.trim());
   });
 
+  it('runs a sequence in one round trip, through the session and as one process alike, going on after a failing command', async () => {
+    const oneProcess = new Virsh(runner, 'qemu:///system', false);
+    for (const v of [virsh, oneProcess]) {
+      const r = await v.sequence([['nodememstats'], ['dominfo', 'dpt-session-ghost-seq'], ['hostname']]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("failed to get domain 'dpt-session-ghost-seq'");
+      expect(r.stdout).toMatch(/^total\s*:/);
+      expect(r.stdout.trim().split('\n').at(-1)).toBe((await runner.run(['hostname'])).stdout.trim());
+    }
+    await expect(virsh.sequence([['dominfo', 'a;b']])).rejects.toThrow(/plain words/);
+  });
+
   it('keeps output intact for argument lines longer than a terminal row', async () => {
     const long = `/tmp/${'x'.repeat(150)}/missing.state`;
     const r = await virsh.raw(['save-image-dumpxml', long]);

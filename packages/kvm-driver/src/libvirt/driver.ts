@@ -37,7 +37,7 @@ import {
 } from '../errors.js';
 import { LocalCommandRunner } from '../runner.js';
 import { migrateLive as migrateLiveImpl } from './migrate.js';
-import { parseDominfo, parseDomstats, parseEventLine, parseJobInfo, parseKeyValues, parseList, type DomInfo } from './parse.js';
+import { parseDominfo, parseDomstats, parseEventLine, parseJobInfo, parseKeyValues, parseList, parseNodeMemory, toDomainState, type DomInfo } from './parse.js';
 import { Virsh } from './virsh.js';
 import { domainXml, nameFromXml, sizesFromXml, specHash, specHashFromXml } from './xml.js';
 
@@ -87,10 +87,7 @@ export class LibvirtDriver implements HypervisorDriver {
   }
 
   private async nodeMemory(opts: OpOptions): Promise<{ totalMiB: number; freeMiB: number }> {
-    const mkv = parseKeyValues(await this.virsh.run(['nodememstats'], { operation: 'nodememstats', ...sig(opts) }));
-    const kib = (k: string): number => Number(/^(\d+)/.exec(mkv.get(k) ?? '')?.[1] ?? 0);
-    // Page cache is reclaimable, so it counts as free for placing a VM.
-    return { totalMiB: Math.floor(kib('total') / 1024), freeMiB: Math.floor((kib('free') + kib('buffers') + kib('cached')) / 1024) };
+    return parseNodeMemory(await this.virsh.run(['nodememstats'], { operation: 'nodememstats', ...sig(opts) }));
   }
 
   private async freeMemoryMiB(opts: OpOptions): Promise<number> {
@@ -182,13 +179,13 @@ export class LibvirtDriver implements HypervisorDriver {
   // --- power -----------------------------------------------------------------------------
 
   async start(name: string, opts: OpOptions = {}): Promise<OpResult> {
-    const info = await this.requireInfo(name, 'start', opts);
+    const { info, freeMiB } = await this.inspectForStart(name, 'start', opts);
     if (info.state === 'running' || info.state === 'paused') return { changed: false, state: info.state };
-    await this.ensureMemoryFits(name, info, 'start', opts);
+    this.ensureMemoryFits(name, info, freeMiB, 'start');
     opts.onProgress?.({ phase: info.state === 'saved' ? 'restoring' : 'booting' });
-    await this.virsh.run(['start', name], { operation: 'start', domain: name, state: info.state, long: true, ...sig(opts) });
+    const state = await this.startProcess(name, 'start', info.state, opts);
     opts.onProgress?.({ phase: 'done', fraction: 1 });
-    return { changed: true, state: await this.state(name, opts) };
+    return { changed: true, state };
   }
 
   async shutdown(name: string, opts: ShutdownOptions = {}): Promise<ShutdownResult> {
@@ -246,14 +243,14 @@ export class LibvirtDriver implements HypervisorDriver {
   }
 
   async restore(name: string, opts: OpOptions = {}): Promise<OpResult> {
-    const info = await this.requireInfo(name, 'restore', opts);
+    const { info, freeMiB } = await this.inspectForStart(name, 'restore', opts);
     if (info.state === 'running' || info.state === 'paused') return { changed: false, state: info.state };
     if (info.state !== 'saved') throw new InvalidState(name, info.state, 'restore (no saved state; use start to boot it)');
-    await this.ensureMemoryFits(name, info, 'restore', opts);
+    this.ensureMemoryFits(name, info, freeMiB, 'restore');
     opts.onProgress?.({ phase: 'restoring' });
-    await this.virsh.run(['start', name], { operation: 'restore', domain: name, state: info.state, long: true, ...sig(opts) });
+    const state = await this.startProcess(name, 'restore', info.state, opts);
     opts.onProgress?.({ phase: 'done', fraction: 1 });
-    return { changed: true, state: await this.state(name, opts) };
+    return { changed: true, state };
   }
 
   async saveToFile(name: string, path: string, opts: OpOptions = {}): Promise<SaveToFileResult> {
@@ -283,7 +280,7 @@ export class LibvirtDriver implements HypervisorDriver {
     if (info && (info.state === 'running' || info.state === 'paused')) return { changed: false, state: info.state, name };
     const xml = await this.virsh.run(['save-image-dumpxml', path], { operation: 'restoreFromFile', domain: name, ...sig(opts) });
     const maxKiB = Number(/<memory\b[^>]*>(\d+)<\/memory>/.exec(xml)?.[1] ?? 0);
-    await this.ensureMemoryFits(name, { maxMemoryKiB: maxKiB }, 'restore', opts);
+    this.ensureMemoryFits(name, { maxMemoryKiB: maxKiB }, await this.freeMemoryMiB(opts), 'restore');
     opts.onProgress?.({ phase: 'restoring' });
     await this.virsh.run(['restore', path], { operation: 'restoreFromFile', domain: name, long: true, ...sig(opts) });
     opts.onProgress?.({ phase: 'done', fraction: 1 });
@@ -375,13 +372,37 @@ export class LibvirtDriver implements HypervisorDriver {
 
   /** dominfo, or undefined for an unknown domain. */
   private async dominfo(name: string, operation: string, opts: OpOptions): Promise<DomInfo | undefined> {
-    const parsedName = DomainNameSchema.safeParse(name);
-    if (!parsedName.success) throw new InvalidSpec(`invalid domain name ${JSON.stringify(name)}`, [{ path: 'name', message: parsedName.error.issues[0]?.message ?? 'invalid' }]);
+    assertDomainName(name);
     const res = await this.virsh.raw(['dominfo', name], sig(opts));
     if (res.code === 0) return parseDominfo(res.stdout);
     const err = classifyVirshError(res.stderr, { operation, domain: name, uri: this.virsh.uri });
     if (err instanceof DomainNotFound) return undefined;
     throw err;
+  }
+
+  /**
+   * The domain's info and the host's free memory in one virsh round trip: what start and restore
+   * must know before asking QEMU, read together because each round trip is most of the driver's
+   * own cost in those operations.
+   */
+  private async inspectForStart(name: string, operation: string, opts: OpOptions): Promise<{ info: DomInfo; freeMiB: number }> {
+    assertDomainName(name);
+    const res = await this.virsh.sequence([['nodememstats'], ['dominfo', name]], sig(opts));
+    if (res.code !== 0) throw classifyVirshError(res.stderr, { operation, domain: name, uri: this.virsh.uri });
+    const marker = res.stdout.search(/^Id:/m);
+    if (marker < 0) throw new DomainNotFound(name);
+    return { info: parseDominfo(res.stdout.slice(marker)), freeMiB: parseNodeMemory(res.stdout.slice(0, marker)).freeMiB };
+  }
+
+  /**
+   * `virsh start` as its own process (a libvirt job), reading the state it left in the same
+   * process and connection: a guest saved while paused comes back paused.
+   */
+  private async startProcess(name: string, operation: string, state: DomainState, opts: OpOptions): Promise<DomainState> {
+    const res = await this.virsh.sequence([['start', name], ['domstate', name]], { long: true, ...sig(opts) });
+    if (res.code !== 0) throw classifyVirshError(res.stderr, { operation, domain: name, uri: this.virsh.uri, state });
+    const last = res.stdout.trim().split('\n').pop() ?? '';
+    return toDomainState(last);
   }
 
   private async requireInfo(name: string, operation: string, opts: OpOptions): Promise<DomInfo> {
@@ -394,9 +415,8 @@ export class LibvirtDriver implements HypervisorDriver {
    * Checks the domain's memory against what the host can give before asking QEMU, which under
    * memory overcommit may start and be killed later instead of failing cleanly.
    */
-  private async ensureMemoryFits(name: string, info: Pick<DomInfo, 'maxMemoryKiB'>, operation: string, opts: OpOptions): Promise<void> {
+  private ensureMemoryFits(name: string, info: Pick<DomInfo, 'maxMemoryKiB'>, freeMiB: number, operation: string): void {
     const needMiB = Math.ceil(info.maxMemoryKiB / 1024);
-    const freeMiB = await this.freeMemoryMiB(opts);
     if (needMiB + this.hostReserveMiB > freeMiB) {
       throw new InsufficientResources('memory', `cannot ${operation} ${name}: it needs ${needMiB} MiB, the host has ${freeMiB} MiB free (keeping ${this.hostReserveMiB} MiB for itself)`);
     }
@@ -529,4 +549,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+function assertDomainName(name: string): void {
+  const parsedName = DomainNameSchema.safeParse(name);
+  if (!parsedName.success) throw new InvalidSpec(`invalid domain name ${JSON.stringify(name)}`, [{ path: 'name', message: parsedName.error.issues[0]?.message ?? 'invalid' }]);
 }

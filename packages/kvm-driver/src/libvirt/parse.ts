@@ -63,6 +63,13 @@ export function parseDominfo(text: string): DomInfo {
   };
 }
 
+/** `virsh nodememstats` -> MiB. Page cache is reclaimable, so it counts as free for placing a VM. */
+export function parseNodeMemory(text: string): { totalMiB: number; freeMiB: number } {
+  const kv = parseKeyValues(text);
+  const kib = (k: string): number => Number(/^(\d+)/.exec(kv.get(k) ?? '')?.[1] ?? 0);
+  return { totalMiB: Math.floor(kib('total') / 1024), freeMiB: Math.floor((kib('free') + kib('buffers') + kib('cached')) / 1024) };
+}
+
 /** `virsh domstats --raw` -> "balloon.current" -> "131072", ... */
 export function parseDomstats(text: string): Map<string, string> {
   const m = new Map<string, string>();

@@ -53,6 +53,31 @@ export class Virsh {
     return res.stdout;
   }
 
+  /**
+   * Runs several virsh commands in one round trip (`a ; b` in virsh's own syntax): through the
+   * session when it can, else as one process. virsh goes on after a failing command, so the
+   * output of every command that worked is in stdout, and stderr holds the errors.
+   */
+  async sequence(commands: readonly (readonly string[])[], opts: Pick<VirshCallOptions, 'signal' | 'timeoutMs' | 'long'> = {}): Promise<CommandResult> {
+    if (commands.length === 0) throw new Error('virsh sequence needs at least one command');
+    if (!commands.every((c) => c.length > 0 && VirshSession.accepts(c))) throw new Error(`virsh sequence arguments must be plain words: ${JSON.stringify(commands)}`);
+    const joined = commands.flatMap((c, i) => (i === 0 ? [...c] : [';', ...c]));
+    const long = opts.long === true || commands.some((c) => LONG_COMMANDS.has(c[0] ?? ''));
+    if (this.sessionEnabled && !long && !opts.signal?.aborted && this.session.usable) {
+      try {
+        const res = await this.session.exec(joined, opts.timeoutMs ?? DEFAULT_VIRSH_TIMEOUT_MS);
+        if (res.code === 0 || !CONNECTION_LOST.test(res.stderr)) return res;
+        this.session.close();
+      } catch (e) {
+        if (!(e instanceof SessionUnavailable)) throw e;
+      }
+    }
+    // One argument: virsh parses it as a command string, `;` included. Its exit code is the last
+    // command's, so a failure earlier in the sequence shows only in stderr, as in the session.
+    const res = await this.runner.run(['virsh', '-q', '-c', this.uri, joined.join(' ')], { signal: opts.signal, timeoutMs: opts.timeoutMs ?? DEFAULT_VIRSH_TIMEOUT_MS });
+    return res.code === 0 && /^error:/m.test(res.stderr) ? { ...res, code: 1 } : res;
+  }
+
   /** Runs virsh and hands back the exit code and output unclassified. */
   async raw(args: readonly string[], opts: Pick<VirshCallOptions, 'signal' | 'timeoutMs' | 'stdin' | 'long'> = {}): Promise<CommandResult> {
     if (this.sessionEnabled && !opts.long && !LONG_COMMANDS.has(args[0] ?? '') && opts.stdin === undefined && !opts.signal?.aborted && this.session.usable && VirshSession.accepts(args)) {

@@ -161,7 +161,8 @@ interface SimDomain {
   state: 'running' | 'paused' | 'shutoff' | 'crashed';
   /** Present while running or paused. */
   mem?: GuestMemory;
-  managedSave?: { mem: GuestMemory; bytes: number; path: string };
+  /** `paused`: a guest saved while paused comes back paused, as libvirt does. */
+  managedSave?: { mem: GuestMemory; bytes: number; path: string; paused: boolean };
   vcpus: number;
   memoryMiB: number;
   cpuTimeNs: number;
@@ -174,6 +175,7 @@ interface SimDomain {
 interface SavedFile {
   spec: DomainSpec;
   mem: GuestMemory;
+  paused: boolean;
   bytes: number;
   vcpus: number;
   memoryMiB: number;
@@ -429,7 +431,7 @@ export class SimulatedDriver implements HypervisorDriver {
       this.giveDisk(path, bytes);
       throw e;
     });
-    d.managedSave = { mem: d.mem, bytes, path };
+    d.managedSave = { mem: d.mem, bytes, path, paused: d.state === 'paused' };
     this.stop(name, d, 'Saved');
     return { changed: true, state: 'saved' };
   }
@@ -445,7 +447,7 @@ export class SimulatedDriver implements HypervisorDriver {
     this.giveDisk(saved.path, saved.bytes);
     delete d.managedSave;
     this.run(name, d, saved.mem, 'Restored');
-    return { changed: true, state: 'running' };
+    return { changed: true, state: this.pauseIf(name, d, saved.paused) };
   }
 
   async saveToFile(name: string, path: string, opts: OpOptions = {}): Promise<SaveToFileResult> {
@@ -467,7 +469,7 @@ export class SimulatedDriver implements HypervisorDriver {
       this.giveDisk(path, bytes);
       throw e;
     });
-    this.files.set(path, { spec: d.spec, mem: structuredClone(mem), bytes, vcpus: d.vcpus, memoryMiB: d.memoryMiB });
+    this.files.set(path, { spec: d.spec, mem: structuredClone(mem), paused: d.state === 'paused', bytes, vcpus: d.vcpus, memoryMiB: d.memoryMiB });
     this.stop(name, d, 'Saved');
     return { changed: true, state: 'shutoff', path, bytes };
   }
@@ -487,7 +489,7 @@ export class SimulatedDriver implements HypervisorDriver {
     d.memoryMiB = f.memoryMiB;
     this.domains.set(name, d);
     this.run(name, d, structuredClone(f.mem), 'Restored');
-    return { changed: true, state: 'running', name };
+    return { changed: true, state: this.pauseIf(name, d, f.paused), name };
   }
 
   async migrateLive(name: string, target: MigrationTarget, opts: MigrateOptions = {}): Promise<MigrateResult> {
@@ -674,6 +676,14 @@ export class SimulatedDriver implements HypervisorDriver {
     d.syncedAt = this.clock.now();
     delete d.acpiOffAt;
     this.emit(name, 'started', detail);
+  }
+
+  /** After a restore: a guest that was saved while paused stays paused. */
+  private pauseIf(name: string, d: SimDomain, paused: boolean): 'running' | 'paused' {
+    if (!paused) return 'running';
+    d.state = 'paused';
+    this.emit(name, 'suspended', 'Paused');
+    return 'paused';
   }
 
   private stop(name: string, d: SimDomain, detail: string): void {
