@@ -1,18 +1,16 @@
-import { recordAudit, type BatchJob, type Prisma, type PrismaClient } from '@deskpool/db';
+import { recordAudit, type Prisma, type PrismaClient } from '@deskpool/db';
 import { idParamsSchema, jobSchema, jobSpecSchema, jobWithTasksSchema, listJobsQuerySchema, LIVE_TASK_STATES, pageSchema, TERMINAL_JOB_STATES } from '@deskpool/protocol';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { allow, apiCause, principalOf, type Principal } from '../auth.js';
+import { allow, apiCause, principalOf } from '../auth.js';
 import { ApiError, invalidField, notFound } from '../errors.js';
 import { lockRow } from '../locks.js';
 import { afterCreatedAt, createdAtOrder, decodeCreatedAtCursor, encodeCreatedAtCursor, toPage } from '../pagination.js';
 import { notifySafely } from '../notifier.js';
 import { presentJob, presentTask } from '../presenters.js';
 import { bearer, errorResponses, type RouteDeps } from '../route-deps.js';
+import { taskOutputRoutes } from '../task-output/routes.js';
+import { ownedBy } from './job-access.js';
 
-/** Submitters see only their own jobs; to them other jobs do not exist. */
-function ownedBy(p: Principal, job: BatchJob | null): job is BatchJob {
-  return job !== null && (p.role === 'admin' || (p.userId !== null && job.submitterUserId === p.userId));
-}
 
 async function taskStatesOf(db: PrismaClient | Prisma.TransactionClient, jobIds: string[]): Promise<Map<string, Record<string, number>>> {
   const groups = await db.batchTask.groupBy({ by: ['jobId', 'state'], where: { jobId: { in: jobIds } }, _count: { _all: true } });
@@ -24,6 +22,7 @@ async function taskStatesOf(db: PrismaClient | Prisma.TransactionClient, jobIds:
 export const jobRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, { prisma, clock, scheduler }) => {
   app.addHook('onRequest', allow('admin', 'submitter'));
   const tags = ['jobs'];
+  await app.register(taskOutputRoutes, { prisma, clock });
 
   app.post('/', { schema: { tags, security: bearer, body: jobSpecSchema, response: { 201: jobSchema, ...errorResponses } } }, async (request, reply) => {
     const p = principalOf(request);
