@@ -7,7 +7,8 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import type { Redis } from 'ioredis';
 import { authenticate } from './auth.js';
 import { systemClock, type Clock } from './clock.js';
-import { installErrorHandlers } from './error-handler.js';
+import { frameworkErrors, installErrorHandlers } from './error-handler.js';
+import { DeskpoolMetrics, metricsRoutes } from './metrics/index.js';
 import type { SchedulerNotifier } from './notifier.js';
 import { registerRateLimits, type RateLimitSettings } from './rate-limit.js';
 import type { RouteDeps } from './route-deps.js';
@@ -50,6 +51,8 @@ export interface AppDeps {
   agentRoutes?: FastifyPluginAsync;
   /** Told about every route as it is added (the fuzz suite enumerates the route table with it). */
   onRoute?: (route: RouteOptions) => void;
+  /** GET /metrics; one is made when absent (then without agent observations: see metrics/). */
+  metrics?: DeskpoolMetrics;
 }
 
 /** The control plane's HTTP app, not yet listening (tests use `inject`; main.ts listens). */
@@ -61,6 +64,7 @@ export async function buildApp(config: AppConfig, deps: AppDeps): Promise<Fastif
     trustProxy: config.trustProxy ?? false,
     // Request ids end up in audit causes; they must be unique across processes and restarts.
     genReqId: () => randomUUID(),
+    frameworkErrors,
     ...(config.https ? { https: config.https } : {}),
   }) as unknown as FastifyInstance;
 
@@ -104,6 +108,10 @@ export async function buildApp(config: AppConfig, deps: AppDeps): Promise<Fastif
     { prefix: '/api/v1' },
   );
   if (deps.agentRoutes) await app.register(deps.agentRoutes, { prefix: '/api/v1/agent' });
+
+  const metrics = deps.metrics ?? new DeskpoolMetrics({ prisma: deps.prisma, redis: deps.redis, clock });
+  if (!deps.metrics) app.addHook('onClose', () => metrics.close());
+  await app.register(metricsRoutes, { prisma: deps.prisma, clock, metrics });
 
   return app;
 }

@@ -6,6 +6,7 @@ import { SchedulerEvents } from '@deskpool/scheduler';
 import { Redis } from 'ioredis';
 import { createAgentGateway } from './agent/index.js';
 import { buildApp } from './app.js';
+import { DeskpoolMetrics } from './metrics/index.js';
 import { ensureBootstrapAdminToken } from './bootstrap.js';
 import { ConfigError, parseEnv } from './config.js';
 
@@ -25,7 +26,10 @@ async function main(): Promise<void> {
   // Agent events (presence, sign-ins, op results) and REST changes (jobs, pins) feed the
   // scheduler's event queue.
   const scheduler = new SchedulerEvents({ connection: redis });
-  const gateway = createAgentGateway({ prisma, redis, events: scheduler });
+  // GET /metrics observes the agent events on their way to the scheduler.
+  const metrics = new DeskpoolMetrics({ prisma, redis });
+  const gateway = createAgentGateway({ prisma, redis, events: metrics.observeAgentEvents(scheduler) });
+  metrics.countConnectedAgentsWith(() => gateway.registry.size);
   const app = await buildApp(
     {
       logLevel: env.LOG_LEVEL,
@@ -39,7 +43,7 @@ async function main(): Promise<void> {
         ...(env.RATE_LIMIT_STORE === 'redis' ? { redis } : {}),
       },
     },
-    { prisma, redis, agentRoutes: gateway.plugin, scheduler },
+    { prisma, redis, agentRoutes: gateway.plugin, scheduler, metrics },
   );
 
   const shutdown = async (signal: string) => {
@@ -47,6 +51,7 @@ async function main(): Promise<void> {
     await app.close();
     await gateway.close();
     await scheduler.close();
+    await metrics.close();
     await prisma.$disconnect();
     redis.disconnect();
     process.exit(0);

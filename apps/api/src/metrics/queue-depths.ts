@@ -1,0 +1,31 @@
+import { DEFAULT_QUEUE_PREFIX, QUEUE_NAMES } from '@deskpool/scheduler';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+/** BullMQ job states reported per queue. */
+export const QUEUE_JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed'] as const;
+
+export type QueueDepths = { queue: string; state: (typeof QUEUE_JOB_STATES)[number]; count: number }[];
+
+/** Depths of the scheduler's queues (events, timers, dead letters), read from Redis. */
+export class QueueDepthReader {
+  private readonly queues: Queue[];
+
+  constructor(redis: Redis, prefix: string = DEFAULT_QUEUE_PREFIX) {
+    // Queue (not Worker) only issues plain commands, so it shares the app's connection.
+    this.queues = Object.values(QUEUE_NAMES).map((name) => new Queue(name, { connection: redis, prefix }));
+  }
+
+  async read(): Promise<QueueDepths> {
+    const out: QueueDepths = [];
+    for (const queue of this.queues) {
+      const counts = await queue.getJobCounts(...QUEUE_JOB_STATES);
+      for (const state of QUEUE_JOB_STATES) out.push({ queue: queue.name, state, count: counts[state] ?? 0 });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.queues.map((q) => q.close()));
+  }
+}
