@@ -2,6 +2,7 @@
 // npm run demo: a small simulated office, one night, end to end (packages/simulator).
 // Flags: --speed N (simulated seconds per real second), --pcs N, --seed N, --stay,
 // --tasks-per-pc N, --task-hours H, --database-url URL, --redis-url URL.
+// --days N runs several days from Monday instead (packages/simulator/README.md) and writes a report.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -26,9 +27,37 @@ else {
 }
 
 const sim = await import(entry);
+const argv = process.argv.slice(2);
+
+// --days N: several days of the office from Monday, with a report (JSON + HTML).
+if (argv.some((a) => a === '--days' || a.startsWith('--days='))) {
+  let fleetOptions;
+  try {
+    fleetOptions = sim.parseFleetArgs(argv, process.env);
+  } catch (err) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  fleetOptions.reportDir ??= join(root, 'packages/simulator/reports', `office-${fleetOptions.pcs}pcs-${fleetOptions.days}d`);
+  let fleet;
+  try {
+    fleet = await sim.runFleet(fleetOptions, { print: (line) => process.stdout.write(`${line}\n`) });
+  } catch (err) {
+    if (err instanceof sim.ServicesUnavailable) {
+      process.stderr.write(`deskpool demo: ${err.message}\n`);
+      process.exit(3);
+    }
+    process.stderr.write(`deskpool demo failed: ${err?.stack ?? err}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`${sim.formatFleetReport(fleet.report)}\nreport: ${fleet.files.join(', ')}\n`);
+  await fleet.close();
+  process.exit(fleet.report.mornings.missing === 0 ? 0 : 1);
+}
+
 let options;
 try {
-  options = sim.parseDemoArgs(process.argv.slice(2), process.env);
+  options = sim.parseDemoArgs(argv, process.env);
 } catch (err) {
   process.stderr.write(`${err.message}\n`);
   process.exit(2);

@@ -7,3 +7,7 @@ export { OfficeFabric, officeHypervisor, desktopImage, type RunInterval } from '
 export { POWER_WATTS, percentile, mornings, doubleRuns, energy, runTime } from './metrics.js';
 export { generatePresence, arrivalHistory, activityOf, habitsOf, parsePresenceCsv, formatPresenceCsv, PresenceCsvInvalid, PRESENCE_CSV_COLUMNS, type PresenceDay, type Habits, type PresenceOptions } from './presence.js';
 export { generateWorkload, coreHoursOf, DEFAULT_WORKLOAD, type BatchJobPlan, type WorkloadOptions } from './workload.js';
+export { runFleet, writeFleetReport, magicPacketTarget, FLEET_START_MS, FLEET_PC, type FleetRun, type FleetIo } from './fleet.js';
+export { parseFleetArgs, parseFleetOptions, fleetOptionsSchema, FleetOptionsInvalid, type FleetOptions, type FleetOptionsInput } from './fleet-options.js';
+export { computeFleetReport, FLEET_POWER_WATTS, type FleetRecord, type FleetReport, type Morning, type TimelinePoint, type SleepInterval, type DemandSample, type EventLatency } from './fleet-report.js';
+export { renderFleetHtml, formatFleetReport } from './fleet-html.js';

@@ -1,0 +1,90 @@
+// The multi-day run's options (`npm run demo -- --days N`, and the week1000 benchmark).
+import { z } from 'zod';
+
+const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL');
+
+export const fleetOptionsSchema = z
+  .object({
+    /** Simulated days, from Monday 00:00 UTC. */
+    days: z.coerce.number().int().min(1).max(28),
+    pcs: z.coerce.number().int().min(2).max(2000).default(50),
+    /** PCs per pool: a large office is several pools (floors), each planned under its own lock. */
+    poolSize: z.coerce.number().int().min(2).max(2000).default(50),
+    /** Simulated seconds per real second. */
+    speed: z.coerce.number().min(1).max(20_000).default(500),
+    seed: z.coerce.number().int().min(0).max(2 ** 31 - 1).default(1),
+    /** Weeks of arrival history the office starts with (generated from the same habits). */
+    historyWeeks: z.coerce.number().int().min(0).max(12).default(4),
+    /** Replay this presence CSV instead of generating presence (see presence.ts for the columns). */
+    presenceCsv: z.string().min(1).optional(),
+    /** Batch work submitted per day, as a share of the office's night capacity (PC cores × 12 h). */
+    demand: z.coerce.number().min(0).max(10).default(1.5),
+    /** Let the scheduler put idle, empty PCs to sleep (and wake them over Wake-on-LAN). */
+    powerManagement: z.boolean().default(true),
+    /** Where the report (report.json, report.html) is written; none when unset. */
+    reportDir: z.string().min(1).optional(),
+    databaseAdminUrl: postgresUrl.default('postgresql://deskpool:deskpool@localhost:5432/deskpool'),
+    databaseUrl: postgresUrl.optional(),
+    redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').default('redis://localhost:6379'),
+    /** Real milliseconds between progress lines (0: none). */
+    progressEveryMs: z.coerce.number().int().min(0).max(600_000).default(2000),
+    /** Events the scheduler worker plans at once (different pools in parallel). */
+    concurrency: z.coerce.number().int().min(1).max(32).default(4),
+  })
+  .strict();
+export type FleetOptions = z.infer<typeof fleetOptionsSchema>;
+export type FleetOptionsInput = z.input<typeof fleetOptionsSchema>;
+
+export class FleetOptionsInvalid extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid fleet options:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'FleetOptionsInvalid';
+  }
+}
+
+export function parseFleetOptions(input: unknown): FleetOptions {
+  const parsed = fleetOptionsSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  throw new FleetOptionsInvalid(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`));
+}
+
+const FLAG_NAMES: Record<string, keyof FleetOptions> = {
+  '--days': 'days',
+  '--pcs': 'pcs',
+  '--pool-size': 'poolSize',
+  '--speed': 'speed',
+  '--seed': 'seed',
+  '--history-weeks': 'historyWeeks',
+  '--presence-csv': 'presenceCsv',
+  '--demand': 'demand',
+  '--report-dir': 'reportDir',
+  '--database-url': 'databaseUrl',
+  '--redis-url': 'redisUrl',
+  '--concurrency': 'concurrency',
+};
+
+/** `--days 7 --pcs 100 --no-power-management` → options; unknown flags are errors. */
+export function parseFleetArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): FleetOptions {
+  const out: Record<string, unknown> = {};
+  if (env.DATABASE_URL) out.databaseUrl = env.DATABASE_URL;
+  if (env.REDIS_URL) out.redisUrl = env.REDIS_URL;
+  const problems: string[] = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i] ?? '';
+    if (arg === '--no-power-management') {
+      out.powerManagement = false;
+      continue;
+    }
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const key = FLAG_NAMES[flag];
+    if (!key) {
+      problems.push(`${arg}: unknown flag (known: ${[...Object.keys(FLAG_NAMES), '--no-power-management'].join(', ')})`);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) problems.push(`${flag}: needs a value`);
+    else out[key] = value;
+  }
+  if (problems.length) throw new FleetOptionsInvalid(problems);
+  return parseFleetOptions(out);
+}

@@ -1,0 +1,525 @@
+// Several days of an office, end to end in one process: the real API on a local port, the real
+// scheduler runtime on BullMQ, one real agent per PC over a real WebSocket (simulated
+// hypervisor, presence replayed from a trace), one accelerated clock. Presence comes from
+// presence.ts (generated or a CSV), batch work from workload.ts; the report from fleet-report.ts.
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { promises as fs } from 'node:fs';
+import { createConnection } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { agentConfigSchema, enroll, startAgent, type RunningAgent } from '@deskpool/agent';
+import { buildApp, createAgentGateway, ensureBootstrapAdminToken } from '@deskpool/api';
+import { applyMigrations, createDatabase, createPrisma, dropDatabase, type PrismaClient } from '@deskpool/db';
+import { SimulatedDriver } from '@deskpool/kvm-driver';
+import type { HostInventory } from '@deskpool/protocol';
+import { ALL_TIMERS, TIMER_KINDS, createSchedulerRuntime, type RuntimeTimer, type SchedulerRuntime } from '@deskpool/scheduler';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { renderFleetHtml } from './fleet-html.js';
+import { computeFleetReport, type DemandSample, type EventLatency, type FleetReport, type SleepInterval } from './fleet-report.js';
+import type { FleetOptions } from './fleet-options.js';
+import { OfficeFabric, desktopImage, officeHypervisor, type RunInterval } from './office-hypervisor.js';
+import { ServicesUnavailable } from './office.js';
+import { activityOf, arrivalHistory, generatePresence, parsePresenceCsv, type PresenceDay } from './presence.js';
+import { AcceleratedTime } from './time.js';
+import { DEFAULT_WORKLOAD, generateWorkload, type BatchJobPlan } from './workload.js';
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+export const FLEET_PC = { cores: 8, memoryMiB: 16384, diskGiB: 500 } as const;
+const DESKTOP = { vcpus: 2, memoryMiB: 4096 } as const;
+/** Monday 12 January 2026, 00:00 UTC: day one of every multi-day run. */
+export const FLEET_START_MS = Date.UTC(2026, 0, 12);
+const NIGHT = { start: '19:00', end: '07:00', startMinute: 19 * 60, endMinute: 7 * 60 } as const;
+/** Activity is reported this often while someone sits at a PC (well under the idle threshold). */
+const ACTIVITY_EVERY_MS = 5 * MIN;
+
+const TIMER_EVERY_MS: Record<RuntimeTimer, number> = {
+  idleCheck: 5 * MIN,
+  nightStart: 15 * MIN,
+  preStage: 5 * MIN,
+  power: 15 * MIN,
+  morningDrain: 5 * MIN,
+  placement: 5 * MIN,
+  heartbeatCheck: 30 * MIN,
+  redispatch: 15 * MIN,
+  resultSweep: 15 * MIN,
+};
+
+export interface FleetIo {
+  print(line: string): void;
+}
+
+export interface FleetRun {
+  report: FleetReport;
+  /** Paths written (report.json, report.html), if a report directory was given. */
+  files: string[];
+  apiUrl: string;
+  close(): Promise<void>;
+}
+
+const personName = (i: number): string => `p${String(i + 1).padStart(4, '0')}`;
+const desktopOf = (i: number): string => `desk-${personName(i)}`;
+
+function macOf(pc: number): string {
+  const hex = (pc + 1).toString(16).padStart(4, '0');
+  return `52:54:00:01:${hex.slice(0, 2)}:${hex.slice(2)}`;
+}
+
+function inventoryOf(pc: number): HostInventory {
+  return {
+    hostname: `pc-${String(pc + 1).padStart(4, '0')}`,
+    cpuCores: FLEET_PC.cores,
+    cpuModel: 'simulated office PC',
+    memoryMiB: FLEET_PC.memoryMiB,
+    diskGiB: FLEET_PC.diskGiB,
+    gpus: [],
+    macAddresses: [macOf(pc)],
+    hypervisor: { kvm: true, libvirtVersion: null, qemuVersion: null, liveMigration: true, hotplugCpu: true, hotplugMemory: true },
+    agentVersion: '0.1.0',
+    os: 'simulated',
+  };
+}
+
+async function checkServices(options: FleetOptions): Promise<void> {
+  const client = new pg.Client({ connectionString: options.databaseUrl ?? options.databaseAdminUrl, connectionTimeoutMillis: 3000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.end();
+  } catch (err) {
+    throw new ServicesUnavailable('PostgreSQL', err);
+  }
+  const redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    throw new ServicesUnavailable('Redis', err);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function restClient(baseUrl: string, token: string) {
+  return async function call<T = Record<string, unknown>>(method: string, route: string, body?: unknown, asToken = token): Promise<T> {
+    const res = await fetch(`${baseUrl}/api/v1${route}`, {
+      method,
+      headers: { authorization: `Bearer ${asToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${route} answered ${res.status}: ${text.slice(0, 500)}`);
+    return (text ? JSON.parse(text) : {}) as T;
+  };
+}
+
+async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
+}
+
+function signIn(socketPath: string, user: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const conn = createConnection(socketPath, () => conn.write(`${JSON.stringify({ type: 'signin', user })}\n`));
+    let reply = '';
+    conn.setEncoding('utf8');
+    conn.on('data', (d: string) => (reply += d));
+    conn.on('end', () => (reply.includes('"ok":true') ? resolve() : reject(new Error(`sign-in refused: ${reply}`))));
+    conn.on('error', reject);
+  });
+}
+
+/** The MAC a Wake-on-LAN magic packet is for (6 × 0xff, then the MAC 16 times), or null. */
+export function magicPacketTarget(packet: Buffer): string | null {
+  if (packet.length < 102 || !packet.subarray(0, 6).every((b) => b === 0xff)) return null;
+  const mac = packet.subarray(6, 12);
+  for (let k = 1; k < 16; k += 1) if (!packet.subarray(6 + k * 6, 12 + k * 6).equals(mac)) return null;
+  return [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Which PCs sleep when: the agents' power hook and the Wake-on-LAN listener write here. */
+class PowerRecord {
+  readonly sleeps: SleepInterval[] = [];
+  private readonly open = new Map<number, SleepInterval>();
+  constructor(private readonly clock: { now(): number }) {}
+  sleep(pc: number): void {
+    if (this.open.has(pc)) return;
+    const s: SleepInterval = { pc, from: this.clock.now(), until: null };
+    this.open.set(pc, s);
+    this.sleeps.push(s);
+  }
+  wake(pc: number): void {
+    const s = this.open.get(pc);
+    if (!s) return;
+    s.until = this.clock.now();
+    this.open.delete(pc);
+  }
+  asleep(pc: number): boolean {
+    return this.open.has(pc);
+  }
+}
+
+/** Runs the office for `options.days` days from Monday 00:00 and returns its report. */
+export async function runFleet(options: FleetOptions, io: FleetIo): Promise<FleetRun> {
+  await checkServices(options);
+  const startMs = FLEET_START_MS;
+  const endMs = startMs + options.days * DAY;
+  const presence: PresenceDay[] = options.presenceCsv ? parsePresenceCsv(await fs.readFile(options.presenceCsv, 'utf8'), options.pcs) : generatePresence({ people: options.pcs, firstDayMs: startMs, days: options.days, seed: options.seed });
+  const inWindow = presence.filter((d) => d.arrivesAt >= startMs && d.leavesAt <= endMs);
+  const history = arrivalHistory(options.pcs, startMs, options.historyWeeks, options.seed);
+  const nightCoreHours = options.pcs * FLEET_PC.cores * 12;
+  const jobs: BatchJobPlan[] = options.demand > 0 ? generateWorkload({ ...DEFAULT_WORKLOAD, firstDayMs: startMs, days: options.days, seed: options.seed, coreHoursPerDay: options.demand * nightCoreHours }) : [];
+
+  const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const cleanups: (() => Promise<void>)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+    cleanups.length = 0;
+  };
+  try {
+    let databaseUrl = options.databaseUrl;
+    if (!databaseUrl) {
+      const name = `deskpool_fleet_${runId}`;
+      databaseUrl = await createDatabase(options.databaseAdminUrl, name);
+      cleanups.push(() => dropDatabase(options.databaseAdminUrl, name));
+    }
+    await applyMigrations(databaseUrl);
+    const prisma: PrismaClient = createPrisma(databaseUrl);
+    cleanups.push(() => prisma.$disconnect());
+    const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+    redis.on('error', () => undefined);
+    cleanups.push(async () => void redis.disconnect());
+    const prefix = `dpfleet-${runId}`;
+    cleanups.push(async () => {
+      const cleaner = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
+      cleaner.on('error', () => undefined);
+      try {
+        for (const pattern of [`${prefix}:*`, `${prefix}-*`]) {
+          let cursor = '0';
+          do {
+            const [next, keys] = await cleaner.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+            cursor = next;
+            if (keys.length) await cleaner.del(...keys);
+          } while (cursor !== '0');
+        }
+      } finally {
+        cleaner.disconnect();
+      }
+    });
+
+    const time = new AcceleratedTime(startMs, options.speed);
+    cleanups.push(async () => time.clearAll());
+    const channelPrefix = `${prefix}-agent:`;
+    const runtime: SchedulerRuntime = createSchedulerRuntime({
+      prisma,
+      redis,
+      connection: { url: options.redisUrl, maxRetriesPerRequest: null },
+      queuePrefix: prefix,
+      channelPrefix,
+      clock: time,
+      concurrency: options.concurrency,
+      scheduleTimers: false,
+      // Simulated time: a PC is lost after three silent hours (a stalled event loop of a second
+      // is many simulated minutes here).
+      timers: { intervalsMs: TIMER_EVERY_MS, heartbeatTimeoutMs: 3 * HOUR, redispatchAfterMs: 20 * MIN },
+    });
+    cleanups.push(() => runtime.close());
+    const latencies: EventLatency[] = [];
+    runtime.eventsWorker.on('completed', (job) => {
+      const data = job.data as { type?: string; timer?: string };
+      const type = data.type === 'tick' ? `tick.${data.timer}` : String(data.type);
+      if (job.processedOn && job.finishedOn) latencies.push({ type, queueMs: job.processedOn - job.timestamp, handleMs: job.finishedOn - job.processedOn });
+    });
+
+    const gateway = createAgentGateway({ prisma, redis, clock: time.api, channelPrefix, keyPrefix: `${prefix}-gw:`, heartbeatIntervalSeconds: 3600, events: runtime.events });
+    const app = await buildApp({ logLevel: false }, { prisma, redis, clock: time.api, scheduler: runtime.events, agentRoutes: gateway.plugin });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    cleanups.push(() => app.close());
+    const address = app.server.address();
+    const apiUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const adminToken = `dpa_fleet_${randomBytes(24).toString('hex')}`;
+    await ensureBootstrapAdminToken(prisma, adminToken);
+    const api = restClient(apiUrl, adminToken);
+    const poolCount = Math.ceil(options.pcs / options.poolSize);
+    io.print(
+      `deskpool fleet: API at ${apiUrl}, ${options.pcs} PCs in ${poolCount} pool(s), ${options.days} day(s) from Monday, speed ${options.speed}x, seed ${options.seed}, ` +
+        `${inWindow.length} person-days at the office, ${jobs.length} batch jobs (${jobs.reduce((s, j) => s + j.taskCount, 0)} tasks), power management ${options.powerManagement ? 'on' : 'off'}`,
+    );
+
+    // --- the office, through the REST API and real enrollment ---------------------------------
+    const pools: string[] = [];
+    for (let k = 0; k < poolCount; k += 1) {
+      const pool = await api<{ id: string }>('POST', '/pools', {
+        name: `floor-${k + 1}`,
+        timeZone: 'UTC',
+        idleThresholdMinutes: 15,
+        nightWindowStart: NIGHT.start,
+        nightWindowEnd: NIGHT.end,
+        storageMode: 'shared',
+        preStaging: true,
+        powerManagement: options.powerManagement,
+      });
+      pools.push(pool.id);
+    }
+    const poolOfPc = (pc: number): string => pools[Math.floor(pc / options.poolSize)] ?? pools[0] ?? '';
+    const stateDirRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'dpfleet-'));
+    cleanups.push(() => fs.rm(stateDirRoot, { recursive: true, force: true }));
+    const hosts: string[] = [];
+    const people = [...Array(options.pcs).keys()];
+    const setupStarted = performance.now();
+    await inBatches(people, 16, async (i) => {
+      const user = await api<{ id: string }>('POST', '/users', { name: personName(i), role: 'user', poolId: poolOfPc(i) });
+      const token = await api<{ token: string }>('POST', '/enrollment-tokens', { poolId: poolOfPc(i), note: `PC of ${personName(i)}` });
+      const enrolled = await enroll({ serverUrl: apiUrl, token: token.token, stateDir: path.join(stateDirRoot, `pc${i}`), inventory: inventoryOf(i) });
+      hosts[i] = enrolled.response.hostId;
+      await api('PATCH', `/hosts/${enrolled.response.hostId}`, { ownerUserId: user.id });
+      await api('PATCH', `/users/${user.id}`, { homeHostId: enrolled.response.hostId });
+      await api('POST', '/vms', { name: desktopOf(i), ownerUserId: user.id, vcpus: DESKTOP.vcpus, memoryMiB: DESKTOP.memoryMiB, diskGiB: 40, diskLocation: 'shared:/desktops' });
+      const past = history[i] ?? [];
+      if (past.length) await prisma.user.update({ where: { id: user.id }, data: { arrivals: past.map((t) => new Date(t)) } });
+    });
+    const submitter = await api<{ id: string }>('POST', '/users', { name: 'batch-users', role: 'submitter', poolId: pools[0] });
+    const submitterToken = await api<{ token: string }>('POST', '/api-tokens', { name: 'batch-users', role: 'submitter', userId: submitter.id });
+    io.print(`  set up ${options.pcs} PCs, users and desktops through the API in ${((performance.now() - setupStarted) / 1000).toFixed(0)} s`);
+
+    // --- simulated PCs, power and Wake-on-LAN ------------------------------------------------
+    const fabric = new OfficeFabric(time);
+    const power = new PowerRecord(time);
+    const pcOfMac = new Map(people.map((i) => [macOf(i), i]));
+    const wol = createSocket('udp4');
+    wol.on('message', (msg) => {
+      const mac = magicPacketTarget(msg);
+      const pc = mac ? pcOfMac.get(mac) : undefined;
+      if (pc !== undefined) power.wake(pc);
+    });
+    await new Promise<void>((resolve) => wol.bind(0, '127.0.0.1', resolve));
+    cleanups.push(async () => void wol.close());
+    const wolPort = wol.address().port;
+    const drivers = people.map((i) => {
+      fabric.addImage(desktopImage(desktopOf(i), DESKTOP.vcpus, DESKTOP.memoryMiB));
+      const base = new SimulatedDriver({ hostname: inventoryOf(i).hostname, cpus: FLEET_PC.cores, memoryMiB: FLEET_PC.memoryMiB, clock: time });
+      return officeHypervisor(fabric, i, base);
+    });
+
+    time.begin();
+    const agents: RunningAgent[] = [];
+    cleanups.push(async () => void (await Promise.all(agents.map((a) => a.stop().catch(() => undefined)))));
+    const tracesByPc: number[][] = people.map(() => []);
+    for (const d of inWindow) tracesByPc[d.pc]?.push(...activityOf(d, ACTIVITY_EVERY_MS));
+    for (const i of people) {
+      const stateDir = path.join(stateDirRoot, `pc${i}`);
+      const credential = JSON.parse(await fs.readFile(path.join(stateDir, 'credential.json'), 'utf8')) as { serverUrl: string; hostId: string; credential: string; enrolledAt: string };
+      const now = time.now();
+      const trace = (tracesByPc[i] ?? []).filter((t) => t >= now).sort((a, b) => a - b);
+      const tracePath = path.join(stateDir, 'presence.trace');
+      await fs.writeFile(tracePath, `${trace.map((t) => JSON.stringify({ offsetMs: t - now, event: 'activity' })).join('\n')}\n`);
+      // A tap on a sleeping PC wakes it (USB wake): awake from the day's first activity on.
+      for (const d of inWindow) if (d.pc === i && d.arrivesAt >= now) time.setTimeout(() => power.wake(i), d.arrivesAt - now);
+      const config = agentConfigSchema.parse({
+        serverUrl: apiUrl,
+        stateDir,
+        presenceSources: [{ kind: 'trace', path: tracePath }],
+        driver: { kind: 'simulated' },
+        heartbeatIntervalSeconds: 3600,
+        domainPollSeconds: 3600,
+        inventoryIntervalSeconds: 86_400,
+        reconnectInitialMs: 200,
+        reconnectMaxMs: 5000,
+      });
+      const driver = drivers[i];
+      if (!driver) throw new Error(`PC ${i} has no driver`);
+      agents.push(
+        await startAgent({
+          config,
+          credential,
+          driver,
+          clock: time,
+          libvirtUri: null,
+          inventory: async () => inventoryOf(i),
+          // The PC suspends to RAM; its agent's connection is kept in the simulation (see docs/simulator.md).
+          power: async () => power.sleep(i),
+          executor: { wakeOnLan: { address: '127.0.0.1', port: wolPort } },
+          log: () => undefined,
+        }),
+      );
+    }
+
+    // --- the scheduler's timers on the shared clock ------------------------------------------
+    let running = true;
+    const loops: Promise<void>[] = [];
+    cleanups.push(async () => {
+      running = false;
+      await Promise.all(loops);
+    });
+    const every = (simMs: number, fn: () => Promise<void>): void => {
+      const realMs = Math.max(250, simMs / options.speed);
+      loops.push(
+        (async () => {
+          while (running) {
+            await new Promise((r) => setTimeout(r, realMs));
+            if (!running) break;
+            await fn().catch((err: unknown) => io.print(`  (background step failed: ${(err as Error).message})`));
+          }
+        })(),
+      );
+    };
+    const backlog = (): Promise<number> => runtime.events.queue.getJobCountByTypes('waiting', 'prioritized', 'delayed');
+    for (const timer of ALL_TIMERS) {
+      every(TIMER_EVERY_MS[timer], async () => {
+        // A tick is dropped while the pools still have ticks' worth of events queued: planning
+        // is the bottleneck when accelerated, and the next tick sees the same state.
+        if ((TIMER_KINDS as readonly string[]).includes(timer) && (await backlog()) >= 3 * poolCount) return;
+        await runtime.runTimer(timer);
+      });
+    }
+
+    // --- hot-desking sign-ins ------------------------------------------------------------------
+    const scheduled: Promise<void>[] = [];
+    const signIns = new Map<string, number>();
+    for (const d of inWindow) {
+      if (d.pc === d.person) continue;
+      scheduled.push(
+        time.until(d.arrivesAt + 20_000).then(async () => {
+          signIns.set(`${d.person}/${d.date}`, time.now());
+          await signIn(path.join(stateDirRoot, `pc${d.pc}`, 'agent.sock'), personName(d.person));
+        }),
+      );
+    }
+
+    // --- batch jobs, submitted through the REST API when due ----------------------------------
+    interface TaskInfo {
+      cores: number;
+      workMs: number;
+      checkpointable: boolean;
+    }
+    const taskInfo = new Map<string, TaskInfo>();
+    const jobCores = new Map<string, number>();
+    let submittedTasks = 0;
+    jobs.forEach((job, k) => {
+      scheduled.push(
+        time.until(job.submitAt).then(async () => {
+          const created = await api<{ id: string }>(
+            'POST',
+            '/jobs',
+            { name: job.name, taskCount: job.taskCount, command: ['simulate', '--part', '${TASK_INDEX}'], cores: job.cores, memoryMiB: job.memoryMiB, poolId: pools[k % pools.length], checkpointable: job.checkpointable, priority: job.priority },
+            submitterToken.token,
+          );
+          jobCores.set(created.id, job.cores);
+          const tasks = await prisma.batchTask.findMany({ where: { jobId: created.id }, select: { id: true } });
+          for (const t of tasks) taskInfo.set(`dp-task-${t.id}`, { cores: job.cores, workMs: job.workMs, checkpointable: job.checkpointable });
+          submittedTasks += tasks.length;
+        }),
+      );
+    });
+
+    // --- the batch guests: a task ends once it has had its CPU time ---------------------------
+    // Checkpointed progress carries over; a task that cannot be checkpointed starts over.
+    const reported = new Set<RunInterval>();
+    const completions: { at: number; cores: number; workMs: number }[] = [];
+    every(MIN, async () => {
+      const now = time.now();
+      const done = new Map<string, number>();
+      for (const i of fabric.intervals) {
+        if (!i.domain.startsWith('dp-task-')) continue;
+        const info = taskInfo.get(i.domain);
+        if (info && !info.checkpointable && i.until !== null) continue;
+        done.set(i.domain, (done.get(i.domain) ?? 0) + Math.max(0, (i.until ?? now) - i.from));
+      }
+      const due = fabric.intervals.filter((i) => i.until === null && !reported.has(i) && i.domain.startsWith('dp-task-') && (done.get(i.domain) ?? 0) >= (taskInfo.get(i.domain)?.workMs ?? Infinity));
+      await Promise.all(
+        due.map(async (i) => {
+          reported.add(i);
+          const info = taskInfo.get(i.domain);
+          const taskId = i.domain.slice('dp-task-'.length);
+          await drivers[i.pc]?.destroy(i.domain);
+          completions.push({ at: time.now(), cores: info?.cores ?? 0, workMs: info?.workMs ?? 0 });
+          const task = await prisma.batchTask.findUnique({ where: { id: taskId }, select: { generation: true } });
+          if (task) await runtime.events.publishTaskFinished({ taskId, generation: task.generation, outcome: 'succeeded' });
+        }),
+      );
+    });
+
+    // --- queued demand, sampled ------------------------------------------------------------------
+    const demand: DemandSample[] = [];
+    every(5 * MIN, async () => {
+      const at = time.now();
+      const rows = await prisma.batchTask.groupBy({ by: ['jobId'], where: { state: { in: ['queued', 'checkpointed'] } }, _count: { _all: true } });
+      let queuedTasks = 0;
+      let queuedCores = 0;
+      for (const r of rows) {
+        queuedTasks += r._count._all;
+        queuedCores += r._count._all * (jobCores.get(r.jobId) ?? 0);
+      }
+      demand.push({ at, queuedTasks, queuedCores });
+    });
+
+    // --- progress ---------------------------------------------------------------------------------
+    const progressLine = async (): Promise<string> => {
+      const [vmStates, taskStates, queued] = await Promise.all([
+        prisma.desktopVm.groupBy({ by: ['state'], _count: { _all: true } }),
+        prisma.batchTask.groupBy({ by: ['state'], _count: { _all: true } }),
+        backlog(),
+      ]);
+      const vm = (s: string): number => vmStates.find((x) => x.state === s)?._count._all ?? 0;
+      const task = (s: string): number => taskStates.find((x) => x.state === s)?._count._all ?? 0;
+      const now = new Date(time.now());
+      const day = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][now.getUTCDay()];
+      let asleep = 0;
+      for (const i of people) if (power.asleep(i)) asleep += 1;
+      return `${day} ${now.toISOString().slice(11, 16)}  desktops running ${vm('RUNNING')}, suspended ${vm('SUSPENDED')}, moving ${vm('SUSPENDING') + vm('RESTORING') + vm('MIGRATING')}  |  PCs asleep ${asleep}  |  batch running ${task('running') + task('placed')}, checkpointed ${task('checkpointed')}, queued ${task('queued')}, done ${task('succeeded')}  |  events queued ${queued}`;
+    };
+    const progressTimer = options.progressEveryMs > 0 ? setInterval(() => void progressLine().then(io.print, () => undefined), options.progressEveryMs) : undefined;
+    cleanups.push(async () => clearInterval(progressTimer));
+
+    const realStart = performance.now();
+    await time.until(endMs);
+    const realSeconds = (performance.now() - realStart) / 1000;
+    clearInterval(progressTimer);
+    running = false;
+    await Promise.all(loops);
+    // Steps not yet due when the run ended stay pending: only settled ones are looked at.
+    for (const r of await Promise.race([Promise.allSettled(scheduled), new Promise<PromiseSettledResult<void>[]>((res) => setTimeout(() => res([]), 100))])) {
+      if (r.status === 'rejected') io.print(`  (a scheduled step failed: ${(r.reason as Error).message})`);
+    }
+    io.print(await progressLine());
+
+    const taskStates = await prisma.batchTask.groupBy({ by: ['state'], _count: { _all: true } });
+    const report = computeFleetReport({
+      startMs,
+      endMs,
+      pcs: options.pcs,
+      pcCores: FLEET_PC.cores,
+      night: { startMinute: NIGHT.startMinute, endMinute: NIGHT.endMinute },
+      presence: inWindow,
+      desktopOf,
+      signIns,
+      intervals: fabric.intervals,
+      sleeps: power.sleeps,
+      demand,
+      taskCores: (d) => taskInfo.get(d)?.cores ?? 2,
+      completions,
+      tasks: { submitted: submittedTasks, byState: Object.fromEntries(taskStates.map((s) => [s.state, s._count._all])) },
+      latencies,
+      realSeconds,
+      speed: options.speed,
+    });
+    const files = options.reportDir ? await writeFleetReport(report, options.reportDir, `deskpool office: ${options.pcs} PCs, ${options.days} day(s)`) : [];
+    return { report, files, apiUrl, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** Writes report.json and report.html into `dir` (created if missing); returns their paths. */
+export async function writeFleetReport(report: FleetReport, dir: string, title: string): Promise<string[]> {
+  await fs.mkdir(dir, { recursive: true });
+  const json = path.join(dir, 'report.json');
+  const html = path.join(dir, 'report.html');
+  await fs.writeFile(json, `${JSON.stringify(report, null, 2)}\n`);
+  await fs.writeFile(html, renderFleetHtml(report, title));
+  return [json, html];
+}
