@@ -38,6 +38,13 @@ export interface ExecutorOptions {
    * dependency can fail or be lost on the way; the person at the keyboard must not wait forever.
    */
   afterWaitMs?: number;
+  /**
+   * TEST ONLY: a deliberately broken agent for the chaos harness (packages/chaos), to show its
+   * checker catches a build without fencing. Stale generations are accepted and a reconcile
+   * destroys nothing (while still reporting what it should have destroyed). No configuration
+   * key or environment variable reaches it; only code that builds AgentDeps can set it.
+   */
+  testOnlyDisableFencing?: boolean;
 }
 
 const HOST_LANE = '__host__';
@@ -92,7 +99,8 @@ export class CommandExecutor {
 
   private async run(command: CommandFrame): Promise<void> {
     const key = command.idempotencyKey;
-    const decision = decideCommand(command, this.journal.get(key), command.target ? this.journal.generationOf(command.target.vmId) : undefined);
+    const fenced = command.target && !this.options.testOnlyDisableFencing;
+    const decision = decideCommand(command, this.journal.get(key), fenced ? this.journal.generationOf(command.target.vmId) : undefined);
     switch (decision.action) {
       case 'replay':
         this.events.result(toReport(decision.end, true));
@@ -242,7 +250,7 @@ export class CommandExecutor {
   private async reconcileHost(expect: Extract<CommandFrame, { kind: 'reconcile' }>['params']['expect']): Promise<Record<string, unknown>> {
     await Promise.all([...this.perVm.entries()].filter(([lane]) => lane !== HOST_LANE).map(([, tail]) => tail));
     const plan = planReconcile(expect, await this.driver.list(), (name) => name.startsWith(BATCH_DOMAIN_PREFIX) || this.journal.knowsDomain(name));
-    for (const name of plan.destroy) await this.driver.destroy(name);
+    for (const name of this.options.testOnlyDisableFencing ? [] : plan.destroy) await this.driver.destroy(name);
     return { foundRunningVmIds: plan.foundRunningVmIds, foundRunningTaskIds: plan.foundRunningTaskIds, destroyed: plan.destroy, changed: plan.destroy.length > 0 };
   }
 

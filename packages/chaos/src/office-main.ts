@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// The office: every simulated PC's hypervisor in one process that the chaos run never kills
+// (a crashed agent leaves its PC's guests running). It keeps the hypervisors' own record of
+// what ran where and when (OfficeFabric), serves the agents over a Unix socket and the
+// harness over the IPC channel.
+import { promises as fs } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { isHypervisorError, realSimClock, SimulatedDriver, type HypervisorDriver, type SimOperation } from '@deskpool/kvm-driver';
+import { OfficeFabric, desktopImage, officeHypervisor } from '@deskpool/simulator';
+import { PROGRESS_FLAG, type RpcAnswer, type RpcRequest } from './rpc.js';
+import { officeConfigSchema, type OfficeControl, type OfficeReply } from './messages.js';
+
+const DISK_OPERATIONS: SimOperation[] = ['managedSave', 'restore', 'saveToFile', 'restoreFromFile', 'start'];
+
+async function main(): Promise<void> {
+  const config = officeConfigSchema.parse(JSON.parse(await fs.readFile(process.argv[2] ?? '', 'utf8')));
+  const fabric = new OfficeFabric(realSimClock);
+  const raw: SimulatedDriver[] = [];
+  const hypervisors: HypervisorDriver[] = [];
+  for (const d of config.desktops) fabric.addImage(desktopImage(d.name, d.vcpus, d.memoryMiB));
+  for (const pc of config.pcs) {
+    const driver = new SimulatedDriver({ hostname: pc.hostname, cpus: config.cpus, memoryMiB: config.memoryMiB, clock: realSimClock, timings: config.timings });
+    raw[pc.pc] = driver;
+    hypervisors[pc.pc] = officeHypervisor(fabric, pc.pc, driver);
+  }
+
+  const serve = (socket: Socket): void => {
+    let buffer = '';
+    socket.setEncoding('utf8');
+    socket.on('error', () => undefined);
+    const answer = (a: RpcAnswer): void => {
+      if (!socket.destroyed) socket.write(`${JSON.stringify(a)}\n`);
+    };
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const req = JSON.parse(buffer.slice(0, nl)) as RpcRequest;
+        buffer = buffer.slice(nl + 1);
+        void handle(req, answer);
+      }
+    });
+  };
+
+  const handle = async (req: RpcRequest, answer: (a: RpcAnswer) => void): Promise<void> => {
+    const hv = hypervisors[req.pc] as unknown as Record<string, (...a: unknown[]) => Promise<unknown>> | undefined;
+    try {
+      const fn = hv?.[req.method];
+      if (!hv || typeof fn !== 'function') throw new Error(`PC ${req.pc} has no hypervisor method ${req.method}`);
+      const args = req.args.map((a) => {
+        if (a === null || typeof a !== 'object' || Array.isArray(a) || !(PROGRESS_FLAG in a)) return a;
+        const { [PROGRESS_FLAG]: _flag, ...rest } = a as Record<string, unknown>;
+        return { ...rest, onProgress: (progress: unknown) => answer({ id: req.id, progress: progress as never }) };
+      });
+      // The guest keeps running when the agent that asked has died: the call completes regardless.
+      const value = await fn(...args);
+      answer({ id: req.id, ok: true, value });
+    } catch (err) {
+      if (isHypervisorError(err)) answer({ id: req.id, ok: false, error: { code: err.code, message: err.message, hint: err.hint, hypervisor: true } });
+      else answer({ id: req.id, ok: false, error: { code: 'OFFICE_ERROR', message: (err as Error).message, hypervisor: false } });
+    }
+  };
+
+  await fs.rm(config.socketPath, { force: true });
+  const server = createServer(serve);
+  await new Promise<void>((resolve) => server.listen(config.socketPath, resolve));
+
+  const control = async (msg: OfficeControl): Promise<OfficeReply> => {
+    switch (msg.type) {
+      case 'record':
+        return {
+          id: msg.id,
+          type: 'record',
+          intervals: fabric.intervals,
+          domains: await Promise.all(raw.map(async (d, pc) => ({ pc, domains: (await d.list()).map((x) => ({ name: x.name, state: x.state })) }))),
+          files: raw.map((d, pc) => ({ pc, paths: msg.paths.filter((p) => d.hasFile(p)) })),
+        };
+      case 'slow-disk': {
+        const driver = raw[msg.pc];
+        const removers = driver ? DISK_OPERATIONS.map((operation) => driver.injectFault({ operation, delayMs: msg.delayMs, times: Infinity })) : [];
+        setTimeout(() => removers.forEach((r) => r()), msg.durationMs);
+        return { id: msg.id, type: 'ok' };
+      }
+      case 'finish-task': {
+        // The batch guest's work is done: it powers off.
+        const hv = hypervisors[msg.pc];
+        const state = hv ? await hv.state(msg.domain) : 'missing';
+        if (hv && state === 'running') await hv.destroy(msg.domain);
+        return { id: msg.id, type: 'finished', wasRunning: state === 'running' };
+      }
+    }
+  };
+
+  process.on('message', (m) => {
+    const msg = m as OfficeControl;
+    void control(msg).then(
+      (reply) => process.send?.(reply),
+      (err: unknown) => process.send?.({ id: msg.id, type: 'error', message: (err as Error).message } satisfies OfficeReply),
+    );
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.send?.({ id: 0, type: 'ok' } satisfies OfficeReply);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`chaos office: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
