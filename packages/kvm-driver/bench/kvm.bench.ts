@@ -4,7 +4,7 @@
 // Writes its figures into bench/results/kvm.json, keeping figures other benches put there.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureGuestImage, guestDomainSpec, waitForSerial, type GuestImage } from '../src/guest.js';
 import { LibvirtDriver } from '../src/libvirt/driver.js';
@@ -105,6 +105,7 @@ async function suspendRestore(driver: LibvirtDriver, timing: TimingRunner, image
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = loadavg()[0]?.toFixed(1);
   const figures: Record<string, Figure> = {};
   const image = await ensureGuestImage();
   const timing = new TimingRunner(runner);
@@ -159,7 +160,7 @@ async function main(): Promise<void> {
           value: round(worst.ms),
           unit: 'ms',
           target: '<= 20',
-          method: `max over suspend/restore at 128 MiB and 1 GiB of the median of (driver operation time - time of the virsh managedsave/start process it ran), paired per operation in the same run; worst: ${worst.op}; all: ${overheads.map((o) => `${o.op} ${round(o.ms)}`).join(', ')}. Unpaired medians (driver - separate raw virsh runs, same run, alternating) differ by ${overheads.map((o) => `${o.op} ${round(o.sideBySide)}`).join(', ')} ms: guest-state and machine-load noise, 2 shared cores`,
+          method: `max over suspend/restore at 128 MiB and 1 GiB of the median of (driver operation time - time of the virsh managedsave/start process it ran), paired per operation in the same run; worst: ${worst.op}; all: ${overheads.map((o) => `${o.op} ${round(o.ms)}`).join(', ')}. Unpaired medians (driver - separate raw virsh runs, same run, alternating) differ by ${overheads.map((o) => `${o.op} ${round(o.sideBySide)}`).join(', ')} ms: guest-state and machine-load noise, 2 shared cores; load average ${loadAtStart} at the start, ${loadavg()[0]?.toFixed(1)} at the end. The driver reads the domain state after \`virsh start\` in the same virsh process (\`start x ; domstate x\`, one libvirt call on the open connection), which counts in the virsh time`,
         }
       : { value: null, unit: 'ms', target: '<= 20', why: 'no suspend/restore figure could be measured' };
   } finally {
