@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, openSync, writeSync, closeSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ManualClock, systemClock } from '../src/clock.js';
@@ -227,6 +229,26 @@ describe('FIFO and file sources drive the real parser', () => {
     const fd2 = openSync(fifo, 'w');
     writeSync(fd2, key.subarray(10));
     closeSync(fd2);
+    await expect.poll(() => seen.length).toBe(1);
+    await source.stop();
+  });
+
+  it('keeps reading the FIFO after a garbage collection (the descriptor must not be collected)', async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'dp-agent-fifo-gc-'));
+    const fifo = path.join(dir, 'input');
+    execFileSync('mkfifo', [fifo]);
+    const seen: number[] = [];
+    const source = new EventStreamSource(fifo, systemClock, 'fifo');
+    await source.start({ activity: (at) => seen.push(at), idleHint: () => undefined, warn: () => undefined });
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const fd = openSync(fifo, 'w');
+    writeSync(fd, encodeInputEvent(ev(EV_KEY)));
+    closeSync(fd);
     await expect.poll(() => seen.length).toBe(1);
     await source.stop();
   });

@@ -1,4 +1,4 @@
-import { constants, promises as fs, watch, type FSWatcher } from 'node:fs';
+import { constants, open as openFd, promises as fs, watch, type FSWatcher } from 'node:fs';
 import net from 'node:net';
 import type { PresenceSource } from '@deskpool/protocol';
 import type { Clock } from '../clock.js';
@@ -33,8 +33,10 @@ export class EventStreamSource implements PresenceInput {
       for (const event of this.parser.push(chunk)) if (isActivity(event)) sink.activity(this.clock.now(), this.kind);
     };
     if (stat.isFIFO()) {
-      const handle = await fs.open(this.path, constants.O_RDWR | constants.O_NONBLOCK);
-      const socket = new net.Socket({ fd: handle.fd, readable: true, writable: false });
+      // A plain descriptor, not a FileHandle: an unreferenced FileHandle is closed when it is
+      // garbage-collected, which silently cut the socket off from the FIFO (taps were lost).
+      const fd = await new Promise<number>((resolve, reject) => openFd(this.path, constants.O_RDWR | constants.O_NONBLOCK, (err, d) => (err ? reject(err) : resolve(d))));
+      const socket = new net.Socket({ fd, readable: true, writable: false });
       // The socket owns the descriptor from here on; closing it closes the fd.
       socket.on('data', onData);
       socket.on('error', (err) => sink.warn(`presence FIFO ${this.path}: ${err.message}`));
