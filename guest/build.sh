@@ -17,6 +17,10 @@
 #   deskpool.touch=MiB           first fill MiB of guest memory with data (for save/restore benches)
 #   deskpool.cmd=<base64>        a shell script to run instead of a mode (output to ttyS0)
 #   deskpool.poweroff=1          power off when the command/mode ends
+#   deskpool.index=N             exported to the command as DESKPOOL_TASK_INDEX (array jobs)
+# When the command/mode ends it prints "DESKPOOL-RESULT exit=<rc> <result>", where <result> is
+# what the command wrote to $DESKPOOL_RESULT_FILE (count-to writes "count=N"), then
+# "DESKPOOL-GUEST DONE rc=<rc>".
 # Env overrides: GUEST_KERNEL_PKG (default: what linux-image-amd64 depends on), GUEST_BUILD_DIR.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -106,6 +110,7 @@ N="${1:?usage: dp-count-to N [interval_us]}"; step="${2:-200000}"
 i=0
 while [ "$i" -lt "$N" ]; do i=$((i + 1)); echo "PROGRESS $i/$N"; usleep "$step"; done
 echo "RESULT count=$N"
+echo "count=$N" >"${DESKPOOL_RESULT_FILE:-/tmp/deskpool-result}"
 SH
 cat >"$r/bin/dp-touch-mem" <<'SH'
 #!/bin/sh
@@ -150,6 +155,9 @@ exec </dev/ttyS0 >/dev/ttyS0 2>&1
 echo "DESKPOOL-GUEST READY uptime=$(cut -d" " -f1 /proc/uptime)"
 touch_mib="$(arg touch)"; [ -n "$touch_mib" ] && dp-touch-mem "$touch_mib"
 cmd="$(arg cmd)"; mode="$(arg mode)"
+# A batch task's index in its job, and where it may leave its result (printed at the end).
+index="$(arg index)"; [ -n "$index" ] && export DESKPOOL_TASK_INDEX="$index"
+export DESKPOOL_RESULT_FILE=/tmp/deskpool-result
 rc=0
 if [ -n "$cmd" ]; then
   echo "$cmd" | base64 -d >/tmp/cmd.sh && sh /tmp/cmd.sh; rc=$?
@@ -161,6 +169,9 @@ else
     *) echo "unknown deskpool.mode=$mode"; rc=2 ;;
   esac
 fi
+# The line the agent reads a batch task's outcome from: exit status, then the result (one line).
+result="$(head -c 4000 "$DESKPOOL_RESULT_FILE" 2>/dev/null | tr '\n\r' '  ' | sed 's/ *$//')"
+echo "DESKPOOL-RESULT exit=$rc${result:+ $result}"
 echo "DESKPOOL-GUEST DONE rc=$rc"
 [ "$(arg poweroff)" = 1 ] && poweroff -f
 while :; do sleep 3600; done

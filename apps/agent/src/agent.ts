@@ -6,6 +6,9 @@ import type { HypervisorDriver } from '@deskpool/kvm-driver';
 import { AgentChannel, AgentRejected } from './channel/client.js';
 import { Outbox } from './channel/outbox.js';
 import type { Clock, TimerHandle } from './clock.js';
+import { consoleLogFor } from './batch/console-log.js';
+import { BatchTaskStore } from './batch/task-store.js';
+import { BatchWatcher } from './batch/watcher.js';
 import { CommandExecutor, type ExecutorOptions, type HostPower } from './commands/executor.js';
 import { CommandJournal } from './commands/journal.js';
 import { sftpStateMover } from './commands/state-mover.js';
@@ -63,6 +66,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   const { config, clock, driver, log } = deps;
   await fs.mkdir(config.stateDir, { recursive: true, mode: 0o700 });
   const journal = await CommandJournal.open(path.join(config.stateDir, 'journal.jsonl'));
+  const batchTasks = await BatchTaskStore.open(path.join(config.stateDir, 'batch-tasks.json'));
   const outbox = new Outbox(config.outboxCapacity);
   const now = () => iso(clock.now());
   const startedAt = clock.now();
@@ -79,7 +83,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   const sendInventory = async (force: boolean): Promise<void> => {
     let inventory: HostInventory;
     try {
-      inventory = deps.inventory ? await deps.inventory() : await collectInventory(config.stateDir, deps.libvirtUri);
+      inventory = deps.inventory ? await deps.inventory() : await collectInventory(config.stateDir, deps.libvirtUri, config.migration);
     } catch (err) {
       log(`inventory collection failed: ${(err as Error).message}`);
       return;
@@ -131,6 +135,18 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     },
   });
 
+  // Batch VMs' console output and ends go up as task-output / task-finished frames.
+  const batchWatcher = new BatchWatcher(
+    batchTasks,
+    driver,
+    consoleLogFor(driver),
+    clock,
+    (event) => channel.send(event),
+    log,
+    (taskId, generation) => journal.taskLeaving(taskId, generation),
+    { pollMs: config.batchPollSeconds * 1000 },
+  );
+
   const executor = new CommandExecutor(
     journal,
     driver,
@@ -143,7 +159,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     deps.power,
     30_000,
     config.stateMover ? sftpStateMover(config.stateMover) : undefined,
-    deps.executor,
+    { consoleDir: config.consoleDir ?? path.join(config.stateDir, 'consoles'), batch: batchWatcher, ...deps.executor },
   );
 
   let lastPresenceSource: PresenceSource = config.presenceSources[0]?.kind ?? 'evdev';
@@ -190,15 +206,18 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       for (const t of timers) clock.clearTimeout(t);
       channel.stop();
       await monitor.stop();
+      await batchWatcher.stop();
       await new Promise<void>((resolve) => localServer.close(() => resolve()));
       await executor.drain();
       await journal.close();
+      await batchTasks.close();
     })();
     return stopping;
   };
 
   // Not awaited: reconciling may wait for the hypervisor, and presence must flow meanwhile.
   void executor.reconcile();
+  batchWatcher.start();
   await monitor.start();
   channel.start();
 

@@ -39,6 +39,19 @@ export const agentConfigSchema = z
     /** How often to re-read inventory and domain states and report changes. */
     inventoryIntervalSeconds: z.number().positive().default(300),
     domainPollSeconds: z.number().positive().default(15),
+    /** How often running batch VMs are looked at for console output and their end (events come sooner). */
+    batchPollSeconds: z.number().positive().default(2),
+    /** Where VM serial consoles are logged; defaults to <stateDir>/consoles. QEMU must be able to write there. */
+    consoleDir: z.string().regex(/^\//, 'must be an absolute path').optional(),
+    /**
+     * Where other PCs live-migrate desktops to this one: a libvirt URI reachable from them
+     * (e.g. qemu+ssh://root@10.0.0.7/system) and, when its hostname does not resolve, the data
+     * channel (tcp://10.0.0.7). Advertised in the inventory; without it no desktop moves here live.
+     */
+    migration: z
+      .object({ uri: z.string().min(1).max(1024), dataUri: z.string().min(1).max(1024).optional() })
+      .strict()
+      .optional(),
     /** SSH identity for move-state (saved VM state sent to another PC over SFTP). */
     stateMover: z
       .object({
@@ -80,6 +93,9 @@ const ENV_KEYS: Record<string, { key: keyof AgentConfig; json?: boolean; number?
   DESKPOOL_AGENT_RECONNECT_MAX_MS: { key: 'reconnectMaxMs', number: true },
   DESKPOOL_AGENT_DOMAIN_POLL_SECONDS: { key: 'domainPollSeconds', number: true },
   DESKPOOL_AGENT_STATE_MOVER: { key: 'stateMover', json: true },
+  DESKPOOL_AGENT_CONSOLE_DIR: { key: 'consoleDir' },
+  DESKPOOL_AGENT_BATCH_POLL_SECONDS: { key: 'batchPollSeconds', number: true },
+  DESKPOOL_AGENT_MIGRATION: { key: 'migration', json: true },
 };
 
 export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {

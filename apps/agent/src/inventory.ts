@@ -49,7 +49,7 @@ async function libvirtVersions(uri: string | null): Promise<{ libvirt: string | 
 }
 
 /** What this PC offers; libvirtUri null when the agent drives a simulated hypervisor. */
-export async function collectInventory(stateDir: string, libvirtUri: string | null): Promise<HostInventory> {
+export async function collectInventory(stateDir: string, libvirtUri: string | null, migration?: { uri: string; dataUri?: string | undefined }): Promise<HostInventory> {
   const cpus = os.cpus();
   const disk = await fs.statfs(stateDir).catch(() => fs.statfs('/'));
   const kvm = await fs.access('/dev/kvm').then(() => true, () => false);
@@ -70,6 +70,7 @@ export async function collectInventory(stateDir: string, libvirtUri: string | nu
       liveMigration: versions.libvirt !== null,
       hotplugCpu: versions.qemu !== null,
       hotplugMemory: versions.qemu !== null,
+      ...(migration ? { migrationUri: migration.uri, ...(migration.dataUri ? { migrationDataUri: migration.dataUri } : {}) } : {}),
     },
     agentVersion: AGENT_VERSION,
     ...(osRelease ? { os: (/^PRETTY_NAME="?([^"\n]*)"?/m.exec(osRelease)?.[1] ?? 'linux').slice(0, 256) } : {}),

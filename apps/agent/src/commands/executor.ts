@@ -2,7 +2,10 @@ import { promises as fs } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { CommandFrame, OpOutcome } from '@deskpool/protocol';
-import { DomainSpecSchema, isHypervisorError, type DomainState, type HypervisorDriver, type Progress } from '@deskpool/kvm-driver';
+import path from 'node:path';
+import { standardGuestTaskSchema, type StandardGuestTask } from '@deskpool/protocol';
+import { DomainSpecSchema, guestDomainSpec, guestImage, isHypervisorError, type DomainSpec, type DomainState, type DomainType, type GuestImage, type HypervisorDriver, type Progress } from '@deskpool/kvm-driver';
+import type { BatchLifecycle } from '../batch/watcher.js';
 import type { Clock } from '../clock.js';
 import { decideCommand, reconcileInterrupted } from './decide.js';
 import { BATCH_DOMAIN_PREFIX, DEFAULT_WAKE_ON_LAN, planReconcile, sendMagicPacket, stateFileStillNeeded, type WakeOnLanTarget } from './fleet.js';
@@ -38,6 +41,14 @@ export interface ExecutorOptions {
    * dependency can fail or be lost on the way; the person at the keyboard must not wait forever.
    */
   afterWaitMs?: number;
+  /** Where the serial consoles of VMs defined here are logged (default /var/lib/deskpool-agent/consoles). */
+  consoleDir?: string;
+  /** Kernel and initramfs of the standard batch guest (default: the tiny guest of guest/build). */
+  batchGuest?: GuestImage;
+  /** Told when batch VMs start and leave, so their output is streamed and their end reported. */
+  batch?: BatchLifecycle;
+  /** How often migrate-in looks whether the migrated desktop arrived. */
+  arrivalPollMs?: number;
   /**
    * TEST ONLY: a deliberately broken agent for the chaos harness (packages/chaos), to show its
    * checker catches a build without fencing. Stale generations are accepted and a reconcile
@@ -46,6 +57,8 @@ export interface ExecutorOptions {
    */
   testOnlyDisableFencing?: boolean;
 }
+
+export const DEFAULT_CONSOLE_DIR = '/var/lib/deskpool-agent/consoles';
 
 const HOST_LANE = '__host__';
 
@@ -185,8 +198,12 @@ export class CommandExecutor {
     const opts = { onProgress };
     switch (command.kind) {
       case 'start': {
-        if (command.params.spec) await d.define(parseSpec(command.params.spec, command.target.domainName), opts);
-        return { ...(await d.start(command.target.domainName, opts)) };
+        const name = command.target.domainName;
+        if ((await d.state(name)) === 'missing') {
+          if (!command.params.spec) throw new CommandFailure('NOT_DEFINED', `domain ${name} is not defined on this host and the command carried no spec; define it here (or adopt it) and start again`);
+          await d.define(await this.completeSpec(command.params.spec, name, false), opts);
+        }
+        return { ...(await d.start(name, opts)) };
       }
       case 'suspend':
         return { ...(await d.managedSave(command.target.domainName, opts)) };
@@ -198,22 +215,25 @@ export class CommandExecutor {
       }
       case 'migrate-in': {
         if (command.params.statePath) return { ...(await d.restoreFromFile(command.params.statePath, opts)) };
-        const state = await d.state(command.target.domainName);
-        if (state !== 'running') throw new CommandFailure('NOT_ARRIVED', `domain ${command.target.domainName} is ${state} here, not running; the migration has not arrived`);
-        return { changed: false, state };
+        return this.awaitArrival(command.target.domainName, command.params.arrivalTimeoutSeconds * 1000, onProgress);
       }
       case 'save-state':
         return { ...(await d.saveToFile(command.target.domainName, command.params.path, opts)) };
       case 'move-state':
         if (!this.moveState) throw new CommandFailure('NOT_CONFIGURED', 'move-state needs an SSH identity: set stateMover (privateKeyPath, username) in the agent config');
         return this.moveState(command.params, onProgress);
-      case 'run-batch': {
-        if (command.params.spec) await d.define(parseSpec(command.params.spec, command.target.domainName), opts);
-        return { ...(await d.start(command.target.domainName, opts)), taskId: command.params.taskId };
-      }
+      case 'run-batch':
+        return this.runBatch(command, onProgress);
       case 'checkpoint-batch': {
-        const r = command.params.path ? await d.saveToFile(command.target.domainName, command.params.path, opts) : await d.managedSave(command.target.domainName, opts);
-        return { ...r, taskId: command.params.taskId };
+        const p = command.params;
+        this.options.batch?.leaving(p.taskId);
+        try {
+          const r = p.path ? await d.saveToFile(command.target.domainName, p.path, opts) : await d.managedSave(command.target.domainName, opts);
+          return { ...r, taskId: p.taskId };
+        } catch (err) {
+          this.options.batch?.stayed(p.taskId);
+          throw err;
+        }
       }
       case 'hotplug': {
         const name = command.target.domainName;
@@ -231,6 +251,7 @@ export class CommandExecutor {
       case 'delete-state':
         return this.deleteState(command.target.domainName, command.params.path);
       case 'stop-batch': {
+        this.options.batch?.leaving(command.params.taskId);
         const state = await d.state(command.target.domainName);
         const live = state === 'running' || state === 'paused' || state === 'crashed';
         if (live) await d.destroy(command.target.domainName, opts);
@@ -240,6 +261,102 @@ export class CommandExecutor {
         const bytes = await sendMagicPacket(command.params.mac, this.options.wakeOnLan ?? DEFAULT_WAKE_ON_LAN);
         return { targetHostId: command.params.targetHostId, mac: command.params.mac, bytes };
       }
+    }
+  }
+
+  /**
+   * Boots or resumes a batch VM: from its checkpoint file when that is here, from a managed save,
+   * or cold (defining it first when missing). A resume whose checkpoint is neither here nor
+   * managed-saved fails rather than silently starting the task over from zero.
+   */
+  private async runBatch(command: Extract<CommandFrame, { kind: 'run-batch' }>, onProgress: (p: Progress) => void): Promise<Record<string, unknown>> {
+    const d = this.driver;
+    const opts = { onProgress };
+    const p = command.params;
+    const name = command.target.domainName;
+    const logPath = this.consoleLogOf(name);
+    await fs.mkdir(path.dirname(logPath), { recursive: true });
+    const before = await d.state(name);
+    let result: Record<string, unknown>;
+    const checkpointHere = p.restoreFrom ? await fs.stat(p.restoreFrom).then((s) => s.isFile() && s.size > 0, () => false) : false;
+    if (before === 'running' || before === 'paused') {
+      result = { changed: false };
+    } else if (p.restoreFrom && checkpointHere && before !== 'saved') {
+      result = { ...(await d.restoreFromFile(p.restoreFrom, opts)), resumedFrom: p.restoreFrom };
+    } else if (before === 'saved') {
+      result = { ...(await d.start(name, opts)), resumedFrom: 'managed-save' };
+    } else if (p.restoreFrom) {
+      throw new CommandFailure('CHECKPOINT_MISSING', `checkpoint ${p.restoreFrom} of task ${p.taskId} is not on this host and ${name} has no managed save here (${before}); move the checkpoint here or resume the task where it lies`);
+    } else {
+      if (before === 'missing') {
+        if (p.spec) await d.define(await this.completeSpec(p.spec, name, true), opts);
+        else if (p.guest) await d.define(await this.standardGuestSpec(name, p.guest), opts);
+        else throw new CommandFailure('NOT_DEFINED', `batch domain ${name} is not defined on this host and the command carried neither spec nor guest`);
+      }
+      result = { ...(await d.start(name, opts)) };
+    }
+    await this.options.batch?.started({ taskId: p.taskId, domainName: name, generation: command.target.generation, logPath, ...(p.outputOffset !== undefined ? { outputOffset: p.outputOffset } : {}) });
+    return { ...result, state: await d.state(name), taskId: p.taskId, consoleLog: logPath };
+  }
+
+  private consoleLogOf(domainName: string): string {
+    return path.join(this.options.consoleDir ?? DEFAULT_CONSOLE_DIR, `${domainName}.log`);
+  }
+
+  private domainTypeCache: DomainType | undefined;
+
+  private async domainType(): Promise<DomainType> {
+    this.domainTypeCache ??= (await this.driver.hostInfo()).domainType;
+    return this.domainTypeCache;
+  }
+
+  /**
+   * A spec from the control plane, with what only this PC knows filled in: the domain type it
+   * can run and where consoles are logged (always the agent's place for batch VMs, whose
+   * output it streams). Refused with INVALID_SPEC when it fails the driver's schema.
+   */
+  private async completeSpec(raw: Record<string, unknown>, domainName: string, batch: boolean): Promise<DomainSpec> {
+    const serialLogPath = batch || raw.serialLogPath === undefined ? this.consoleLogOf(domainName) : raw.serialLogPath;
+    const filled = { ...raw, domainType: raw.domainType ?? (await this.domainType()), serialLogPath };
+    if (typeof serialLogPath === 'string' && serialLogPath.startsWith('/')) await fs.mkdir(path.dirname(serialLogPath), { recursive: true });
+    return parseSpec(filled, domainName);
+  }
+
+  /** The standard batch guest booted with the task's command, environment and index. */
+  private async standardGuestSpec(domainName: string, guest: StandardGuestTask): Promise<DomainSpec> {
+    const task = standardGuestTaskSchema.parse(guest);
+    const script = standardGuestScript(task);
+    const bytes = Buffer.byteLength(script, 'utf8');
+    if (bytes > 2048) {
+      throw new CommandFailure('INVALID_SPEC', `the command and environment of this task make a ${bytes}-byte script; the standard guest takes at most 2048 bytes on its kernel command line: pass large inputs through a file or an image`);
+    }
+    const spec = guestDomainSpec({
+      name: domainName,
+      serialLogPath: this.consoleLogOf(domainName),
+      domainType: await this.domainType(),
+      vcpus: task.vcpus,
+      memoryMiB: task.memoryMiB,
+      task: { script, poweroffWhenDone: true },
+      image: this.options.batchGuest ?? guestImage(),
+    });
+    const boot = spec.boot ? { ...spec.boot, cmdline: `${spec.boot.cmdline ?? ''} deskpool.index=${task.index}`.trim() } : undefined;
+    return parseSpec({ ...spec, ...(boot ? { boot } : {}) }, domainName);
+  }
+
+  /**
+   * The target half of a live migration: the source PC's migrate-out moves the desktop; this
+   * waits until it runs here (paused while the last pages arrive), at most `timeoutMs`.
+   */
+  private async awaitArrival(name: string, timeoutMs: number, onProgress: (p: Progress) => void): Promise<Record<string, unknown>> {
+    const deadline = this.clock.now() + timeoutMs;
+    for (;;) {
+      const state = await this.driver.state(name);
+      if (state === 'running') return { changed: false, state };
+      if (this.clock.now() >= deadline) {
+        throw new CommandFailure('NOT_ARRIVED', `domain ${name} is ${state} here, not running, after waiting ${Math.round(timeoutMs / 1000)} s; the migration has not arrived (the desktop stays on its source)`);
+      }
+      onProgress({ phase: `waiting for the migration to arrive (${state} here)` });
+      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, this.options.arrivalPollMs ?? 500));
     }
   }
 
@@ -317,7 +434,17 @@ export class CommandExecutor {
   }
 }
 
-function parseSpec(spec: Record<string, unknown>, domainName: string) {
+const shellQuote = (word: string): string => `'${word.replace(/'/g, `'\\''`)}'`;
+
+/** The shell script the standard guest runs for a task: its environment, then its command. */
+export function standardGuestScript(task: StandardGuestTask): string {
+  const lines = Object.entries(task.env).map(([k, v]) => `export ${k}=${shellQuote(v)}`);
+  lines.push(`export DESKPOOL_TASK_INDEX=${task.index}`);
+  lines.push(task.command.map(shellQuote).join(' '));
+  return `${lines.join('\n')}\n`;
+}
+
+function parseSpec(spec: Record<string, unknown>, domainName: string): DomainSpec {
   const parsed = DomainSpecSchema.safeParse(spec);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

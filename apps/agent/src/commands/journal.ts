@@ -56,6 +56,8 @@ export class CommandJournal {
   private readonly highestGeneration = new Map<string, number>();
   /** Every domain a command of the control plane ever named on this host. */
   private readonly knownDomains = new Set<string>();
+  /** The latest command begun for each VM or task, in journal order. */
+  private readonly latestBegin = new Map<string, JournalBegin>();
   private writeChain: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -102,6 +104,7 @@ export class CommandJournal {
     const record = this.records.get(entry.key) ?? {};
     if (entry.t === 'begin') {
       record.begin = entry;
+      if (entry.vmId !== undefined) this.latestBegin.set(entry.vmId, entry);
       if (entry.domainName !== undefined) this.knownDomains.add(entry.domainName);
       if (entry.vmId !== undefined && entry.generation !== undefined) {
         this.raiseGeneration(entry.vmId, entry.generation);
@@ -149,6 +152,15 @@ export class CommandJournal {
   /** Highest fencing generation this agent accepted a command for, per VM. */
   generationOf(vmId: string): number | undefined {
     return this.highestGeneration.get(vmId);
+  }
+
+  /**
+   * Whether the latest command for this batch task (at `generation` or later) checkpoints or
+   * stops it: its VM going down is then that command's doing, not the task's end.
+   */
+  taskLeaving(taskId: string, generation: number): boolean {
+    const last = this.latestBegin.get(taskId);
+    return last !== undefined && (last.kind === 'checkpoint-batch' || last.kind === 'stop-batch') && (last.generation ?? 0) >= generation;
   }
 
   /** Whether deskpool ever managed this domain here (a reconcile may only touch those). */

@@ -65,9 +65,28 @@ const macAddress = z.string().regex(/^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$/, '
 
 /**
  * A domain definition travels as an object the agent validates against the kvm-driver's
- * DomainSpec schema (the protocol does not depend on the driver package).
+ * DomainSpec schema (the protocol does not depend on the driver package). What only the PC
+ * knows may be left out and the agent fills it: `domainType` (kvm or qemu, from its probe) and
+ * `serialLogPath` (its console directory). The agent defines the domain only when it is
+ * missing on the PC: an existing (e.g. adopted) definition is never overwritten.
  */
 const domainSpec = z.record(z.string(), z.unknown());
+
+/**
+ * A task of a command job, run inside the pool's standard batch guest: the agent boots its own
+ * copy of the guest image with this command, environment and task index on the kernel command
+ * line; the guest powers off when the command ends and prints its exit status and result.
+ */
+export const standardGuestTaskSchema = z
+  .object({
+    command: z.array(z.string().max(4096)).min(1).max(256),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).max(128), z.string().max(32_768)).default({}),
+    index: z.number().int().nonnegative(),
+    vcpus: z.number().int().positive().max(256),
+    memoryMiB: z.number().int().min(64),
+  })
+  .strict();
+export type StandardGuestTask = z.infer<typeof standardGuestTaskSchema>;
 
 export const commandParamsSchemas = {
   /** Boots the domain, defining it first when a spec is given. */
@@ -77,11 +96,38 @@ export const commandParamsSchemas = {
   'migrate-out': z
     .object({ targetUri: z.string().min(1).max(1024), live: z.boolean().default(true), migrationUri: z.string().max(1024).optional() })
     .strict(),
-  /** Confirms a live migration arrived, or restores a moved state file when statePath is given. */
-  'migrate-in': z.object({ sourceHostId: z.string().min(1).max(128), statePath: statePath.optional() }).strict(),
+  /**
+   * Confirms a live migration arrived, or restores a moved state file when statePath is given.
+   * The migration itself is the source PC's migrate-out (`migrateOutKey`, sent at the same
+   * time); the target waits up to arrivalTimeoutSeconds for the domain to run here, and fails
+   * with NOT_ARRIVED after that (0: look once).
+   */
+  'migrate-in': z
+    .object({
+      sourceHostId: z.string().min(1).max(128),
+      statePath: statePath.optional(),
+      migrateOutKey: z.string().min(8).max(128).optional(),
+      arrivalTimeoutSeconds: z.number().int().min(0).max(86_400).default(0),
+    })
+    .strict(),
   'save-state': z.object({ path: statePath }).strict(),
   'move-state': z.object({ path: statePath, targetHost: z.string().min(1).max(253), targetPath: statePath }).strict(),
-  'run-batch': z.object({ taskId: z.string().min(1).max(128), spec: domainSpec.optional() }).strict(),
+  /**
+   * Boots a batch task's VM, or resumes it: from `restoreFrom` (a checkpoint file written by
+   * checkpoint-batch) when that file is on this PC, else from a managed save, else a cold boot
+   * that defines the domain first from `spec` or `guest` when it is missing.
+   */
+  'run-batch': z
+    .object({
+      taskId: z.string().min(1).max(128),
+      spec: domainSpec.optional(),
+      guest: standardGuestTaskSchema.optional(),
+      restoreFrom: statePath.optional(),
+      /** Bytes of the task's console log already stored (from earlier PCs): where this PC's task-output offsets start. */
+      outputOffset: z.number().int().nonnegative().optional(),
+    })
+    .strict()
+    .refine((p) => p.spec === undefined || p.guest === undefined, { message: 'give spec or guest, not both', path: ['guest'] }),
   'checkpoint-batch': z.object({ taskId: z.string().min(1).max(128), path: statePath.optional() }).strict(),
   hotplug: z
     .object({ vcpus: z.number().int().positive().max(1024).optional(), memoryMiB: z.number().int().positive().optional() })

@@ -18,6 +18,10 @@ export const hostInventorySchema = z
         liveMigration: z.boolean(),
         hotplugCpu: z.boolean(),
         hotplugMemory: z.boolean(),
+        /** libvirt URI other PCs live-migrate to this one at, e.g. qemu+ssh://root@10.0.0.7/system. */
+        migrationUri: z.string().min(1).max(1024).optional(),
+        /** Data channel of incoming migrations when the hostname in migrationUri does not resolve, e.g. tcp://10.0.0.7. */
+        migrationDataUri: z.string().min(1).max(1024).optional(),
       })
       .strict(),
     agentVersion: z.string().min(1).max(64),

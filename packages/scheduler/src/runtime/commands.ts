@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { AgentCommandKind, CommandFrameInput } from '@deskpool/protocol';
 import type { Command, Operation } from '../core/types.js';
+import type { BatchBoot } from './domain-specs.js';
 import { batchDomainNameOf, checkpointPathOf, savedStatePathOf } from './mapping.js';
 
 const WIRE_KEY = /^op-[0-9a-f]{40}$/;
@@ -35,6 +36,12 @@ export interface CommandNames {
   vmFootprint(vmId: string): { vcpus: number; memoryMiB: number } | undefined;
   /** A PC's Wake-on-LAN MAC address (from its inventory). */
   hostMac(hostId: string): string | undefined;
+  /** A desktop's domain definition, for PCs where it is not defined yet (cold boot). */
+  vmDomainSpec?(vmId: string): Record<string, unknown> | undefined;
+  /** How a batch task's VM boots (its job's image, or the standard guest with its command). */
+  taskBoot?(taskId: string): BatchBoot | undefined;
+  /** Where live migrations reach this PC (its inventory's migrationUri and migrationDataUri). */
+  hostMigrationTarget?(hostId: string): { uri: string; dataUri?: string } | undefined;
 }
 
 export interface AgentCommand {
@@ -75,11 +82,16 @@ function agentCommandWithoutOrdering(cmd: Command, names: CommandNames): AgentCo
     case 'restoreDesktop': {
       const target = vmTarget(cmd.vmId);
       if (!target) return null;
-      return cmd.from.kind === 'coldBoot' ? { kind: 'start', params: {}, target } : { kind: 'restore', params: {}, target };
+      if (cmd.from.kind !== 'coldBoot') return { kind: 'restore', params: {}, target };
+      const spec = names.vmDomainSpec?.(cmd.vmId);
+      return { kind: 'start', params: spec ? { spec } : {}, target };
     }
     case 'migrateDesktop': {
+      // The target confirms arrival; the migration itself is the source's migrate-out (see
+      // migrateOutFor), sent alongside. Without the target's migration URI neither can be sent.
       const target = vmTarget(cmd.vmId);
-      return target ? { kind: 'migrate-in', params: { sourceHostId: cmd.fromHostId }, target } : null;
+      if (!target || !names.hostMigrationTarget?.(cmd.hostId)) return null;
+      return { kind: 'migrate-in', params: { sourceHostId: cmd.fromHostId, migrateOutKey: migrateOutKeyOf(wireKey(cmd.key)), arrivalTimeoutSeconds: MIGRATION_ARRIVAL_TIMEOUT_SECONDS }, target };
     }
     case 'moveSavedState': {
       const target = vmTarget(cmd.vmId);
@@ -91,8 +103,12 @@ function agentCommandWithoutOrdering(cmd: Command, names: CommandNames): AgentCo
     case 'checkpointBatch':
       return { kind: 'checkpoint-batch', params: { taskId: cmd.taskId, path: checkpointPathOf(cmd.taskId) }, target: taskTarget(cmd.taskId) };
     case 'placeTask':
-    case 'resumeTask':
-      return { kind: 'run-batch', params: { taskId: cmd.taskId }, target: taskTarget(cmd.taskId) };
+    case 'resumeTask': {
+      // A resume finds its checkpoint file at the conventional path when it is on that PC (or
+      // on shared storage); the agent falls back to a managed save, then to a cold boot.
+      const restoreFrom = cmd.type === 'resumeTask' ? { restoreFrom: checkpointPathOf(cmd.taskId) } : {};
+      return { kind: 'run-batch', params: { taskId: cmd.taskId, ...names.taskBoot?.(cmd.taskId), ...restoreFrom }, target: taskTarget(cmd.taskId) };
+    }
     case 'hotplug': {
       const target = vmTarget(cmd.vmId);
       const now = names.vmFootprint(cmd.vmId);
@@ -127,6 +143,39 @@ function agentCommandWithoutOrdering(cmd: Command, names: CommandNames): AgentCo
       return { kind: 'reconcile', params: { expect: { vms, tasks } } };
     }
   }
+}
+
+/**
+ * How long the target of a live migration waits for the desktop to arrive before it reports
+ * NOT_ARRIVED (the planner then keeps it on the source). Long, because a migration of a busy
+ * desktop over an office network can take minutes, and giving up while it still runs would
+ * leave the database naming the wrong PC.
+ */
+export const MIGRATION_ARRIVAL_TIMEOUT_SECONDS = 1800;
+
+/** Wire key of the source's half of a live migration, from the target half's key. */
+export const migrateOutKeyOf = (migrateInKey: string): string => `${migrateInKey}.out`;
+/** The target half's key, when `key` is a source half's. */
+export const migrateInKeyOf = (key: string): string | undefined => (key.endsWith('.out') ? key.slice(0, -'.out'.length) : undefined);
+
+/**
+ * The source's half of a live migration: migrate-out to the target PC's advertised URI, fenced
+ * with the same generation as the target's migrate-in. null for every other command, or when a
+ * name is unknown (then the migrate-in is not sent either).
+ */
+export function migrateOutFor(cmd: Command, names: CommandNames): { hostId: string; command: AgentCommand } | null {
+  if (cmd.type !== 'migrateDesktop') return null;
+  const domainName = names.vmName(cmd.vmId);
+  const to = names.hostMigrationTarget?.(cmd.hostId);
+  if (!domainName || !to) return null;
+  return {
+    hostId: cmd.fromHostId,
+    command: {
+      kind: 'migrate-out',
+      params: { targetUri: to.uri, live: true, ...(to.dataUri ? { migrationUri: to.dataUri } : {}) },
+      target: { vmId: cmd.vmId, domainName, generation: cmd.generation },
+    },
+  };
 }
 
 /** The protocol frame for an operation row; validated by the sender against commandFrameSchema. */

@@ -4,8 +4,8 @@ import { randomUUID } from 'node:crypto';
 import type { Prisma } from '@deskpool/db';
 import { countExistingKeys, insertAuditEvents, insertOperations, updateVersionedRows, type AuditRow, type OperationInsert, type RowUpdate } from './bulk.js';
 import type { Action, Command, EntityKind, Plan, TransitionRecord } from '../core/types.js';
-import { agentCommandFor, commandFrameFor, subjectOfCommand, wireKey } from './commands.js';
-import { columnsForUpdate, plannedOf } from './mapping.js';
+import { agentCommandFor, commandFrameFor, migrateOutFor, migrateOutKeyOf, subjectOfCommand, wireKey } from './commands.js';
+import { columnsForUpdate, companionPlanned, plannedOf } from './mapping.js';
 import type { CommandFrameInput } from '@deskpool/protocol';
 import type { LoadedSnapshot } from './snapshot.js';
 
@@ -120,7 +120,12 @@ export async function commitPlan(tx: Tx, plan: Plan, loaded: LoadedSnapshot, now
       if (a.op === 'create') {
         const cmd = commands.get(a.id);
         if (!cmd) throw new UnsupportedTransitionError(a);
-        const { row, dispatch } = operationRow(cmd, loaded);
+        const { row, dispatch, companion } = operationRow(cmd, loaded);
+        // The source's half of a live migration goes first; it is not the planner's operation.
+        if (companion) {
+          inserts.push(companion.row);
+          dispatches.push(companion.dispatch);
+        }
         inserts.push(row);
         dispatches.push(dispatch);
         audits.push({
@@ -176,18 +181,43 @@ export async function commitPlan(tx: Tx, plan: Plan, loaded: LoadedSnapshot, now
   if (settles.length > 0) {
     const { count } = await tx.operation.updateMany({ where: { idempotencyKey: { in: settles }, settledAt: null }, data: { settledAt: now } });
     if (count !== new Set(settles).size) throw new StaleSnapshotError('operations', settles[0] as string);
+    // A settled migration's source half is never sent again, answered or not: re-sent later it
+    // could move a desktop the planner already kept on its source.
+    await tx.operation.updateMany({ where: { idempotencyKey: { in: settles.map(migrateOutKeyOf) }, settledAt: null }, data: { settledAt: now } });
   }
   await insertOperations(tx, inserts);
   await insertAuditEvents(tx, audits);
   return { duplicate: false, transitions, dispatches };
 }
 
-function operationRow(cmd: Command, loaded: LoadedSnapshot): { row: OperationInsert; dispatch: PlannedDispatch } {
+type PlannedRow = { row: OperationInsert; dispatch: PlannedDispatch };
+
+function operationRow(cmd: Command, loaded: LoadedSnapshot): PlannedRow & { companion?: PlannedRow } {
   const subject = subjectOfCommand(cmd);
   const agentCommand = agentCommandFor(cmd, loaded.names);
   const idempotencyKey = wireKey(cmd.key);
   const id = randomUUID();
+  const out = agentCommand ? migrateOutFor(cmd, loaded.names) : null;
+  const companionId = randomUUID();
+  const companionKey = migrateOutKeyOf(idempotencyKey);
+  const companion: PlannedRow | undefined = out
+    ? {
+        row: {
+          id: companionId,
+          idempotencyKey: companionKey,
+          hostId: out.hostId,
+          vmId: subject.kind === 'vm' ? subject.id : null,
+          taskId: null,
+          kind: out.command.kind,
+          generation: cmd.generation,
+          params: out.command.params,
+          planned: companionPlanned(idempotencyKey, cmd),
+        },
+        dispatch: { operationId: companionId, idempotencyKey: companionKey, hostId: out.hostId, type: cmd.type, frame: commandFrameFor(companionKey, companionId, out.command) },
+      }
+    : undefined;
   return {
+    ...(companion ? { companion } : {}),
     row: {
       id,
       idempotencyKey,

@@ -8,6 +8,8 @@ import { commitPlan, StaleSnapshotError, type CommitResult, type PlannedDispatch
 import { dispatchCommands, DEFAULT_AGENT_CHANNEL_PREFIX, undispatchedOfEvent } from './dispatch.js';
 import type { RuntimeEvent } from './events.js';
 import { loadSnapshot, type Db, type LoadedSnapshot, type Scope } from './snapshot.js';
+import { migrateInKeyOf } from './commands.js';
+import { isCompanionOperation } from './mapping.js';
 
 /** Time as the scheduler sees it: injected so tests and the simulator control it. */
 export interface Clock {
@@ -98,8 +100,23 @@ export async function scopeOf(db: Db, event: RuntimeEvent): Promise<Scope | null
 export async function coreEventOf(db: Db, event: RuntimeEvent, loaded: LoadedSnapshot): Promise<SchedulerEvent | string> {
   switch (event.type) {
     case 'operationResult': {
-      const op = await db.operation.findUnique({ where: { idempotencyKey: event.idempotencyKey }, select: { generation: true } });
+      const op = await db.operation.findUnique({ where: { idempotencyKey: event.idempotencyKey }, select: { generation: true, planned: true } });
       if (!op) return `no operation ${event.idempotencyKey}`;
+      if (isCompanionOperation(op.planned)) {
+        // The source half of a live migration: its success is confirmed by the target's answer;
+        // its failure is the migration's (the desktop is still on the source), reported at once
+        // rather than after the target's arrival timeout.
+        const migrateIn = migrateInKeyOf(event.idempotencyKey);
+        if (event.outcome === 'succeeded' || !migrateIn) return `migrate-out ${event.idempotencyKey} ${event.outcome}; the target's answer settles the migration`;
+        return {
+          type: 'operationResult',
+          id: event.id,
+          operationId: migrateIn,
+          outcome: 'failed',
+          generation: event.generation ?? op.generation,
+          error: `migrate-out failed on the source: ${event.error ?? event.outcome}`.slice(0, 2000),
+        };
+      }
       return {
         type: 'operationResult',
         id: event.id,

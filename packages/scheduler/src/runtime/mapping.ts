@@ -345,6 +345,19 @@ export function plannedOf(cmd: Command, subject: Operation['subject']): Record<s
   return { ...cmd, subject };
 }
 
+/**
+ * `planned` of the source half of a live migration: not a planner operation (the snapshot skips
+ * it), but it names its event, so a re-run of that event publishes it if it was never sent.
+ */
+export function companionPlanned(companionOf: string, cmd: Command): Record<string, unknown> {
+  return { companionOf, cause: cmd.cause };
+}
+
+/** The row is the source half of a live migration (see companionPlanned). */
+export function isCompanionOperation(planned: unknown): boolean {
+  return typeof planned === 'object' && planned !== null && typeof (planned as { companionOf?: unknown }).companionOf === 'string';
+}
+
 // ---------------------------------------------------------------- core changes → columns
 
 /** Context a few columns need beyond the changed fields themselves. */

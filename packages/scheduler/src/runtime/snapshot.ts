@@ -2,7 +2,8 @@
 import { Prisma, type PrismaClient } from '@deskpool/db';
 import type { EntityKind, Snapshot } from '../core/types.js';
 import type { CommandNames } from './commands.js';
-import { hostFromRow, jobFromRow, operationFromRow, poolFromRow, taskFromRow, userFromRow, vmFromRow } from './mapping.js';
+import { batchBootOf, desktopDomainSpec } from './domain-specs.js';
+import { batchDomainNameOf, hostFromRow, isCompanionOperation, jobFromRow, operationFromRow, poolFromRow, taskFromRow, userFromRow, vmFromRow } from './mapping.js';
 
 export type Db = PrismaClient | Prisma.TransactionClient;
 
@@ -60,6 +61,8 @@ export async function loadSnapshot(db: Db, scope: Scope): Promise<LoadedSnapshot
   const hostNames = new Map<string, string>();
   const hostMacs = new Map<string, string>();
   const vmFootprints = new Map<string, { vcpus: number; memoryMiB: number }>();
+  const vmSpecs = new Map<string, Record<string, unknown>>();
+  const hostMigrationTargets = new Map<string, { uri: string; dataUri?: string }>();
 
   for (const row of pools) {
     snapshot.pools[row.id] = poolFromRow(row);
@@ -70,6 +73,8 @@ export async function loadSnapshot(db: Db, scope: Scope): Promise<LoadedSnapshot
     versions.hosts.set(row.id, row.version);
     hostNames.set(row.id, row.name);
     if (row.mac) hostMacs.set(row.id, row.mac);
+    const migrationTarget = migrationTargetOf(row.inventory);
+    if (migrationTarget) hostMigrationTargets.set(row.id, migrationTarget);
   }
   for (const row of users) {
     const user = userFromRow(row);
@@ -82,9 +87,14 @@ export async function loadSnapshot(db: Db, scope: Scope): Promise<LoadedSnapshot
     versions.vms.set(row.id, row.version);
     vmNames.set(row.id, row.name);
     vmFootprints.set(row.id, { vcpus: row.vcpus + row.augmentedVcpus, memoryMiB: row.memoryMiB + row.augmentedMemoryMiB });
+    const spec = desktopDomainSpec(row);
+    if (spec) vmSpecs.set(row.id, spec);
   }
   const taskResources = new Map<string, ReturnType<typeof jobFromRow>['taskResources']>();
+  const jobSpecs = new Map<string, unknown>();
+  const taskIndexes = new Map<string, { jobId: string; index: number }>();
   for (const row of [...jobs, ...extraJobs]) {
+    jobSpecs.set(row.id, row.spec);
     const planned = jobFromRow(row);
     snapshot.jobs[row.id] = planned.job;
     versions.jobs.set(row.id, row.version);
@@ -94,9 +104,11 @@ export async function loadSnapshot(db: Db, scope: Scope): Promise<LoadedSnapshot
     const resources = taskResources.get(row.jobId);
     if (!resources) continue;
     snapshot.tasks[row.id] = taskFromRow(row, resources);
+    taskIndexes.set(row.id, { jobId: row.jobId, index: row.index });
     versions.tasks.set(row.id, row.version);
   }
   for (const row of operations) {
+    if (isCompanionOperation(row.planned)) continue;
     const op = operationFromRow(row);
     snapshot.operations[op.id] = op;
   }
@@ -110,6 +122,19 @@ export async function loadSnapshot(db: Db, scope: Scope): Promise<LoadedSnapshot
       hostName: (id) => hostNames.get(id),
       vmFootprint: (id) => vmFootprints.get(id),
       hostMac: (id) => hostMacs.get(id),
+      vmDomainSpec: (id) => vmSpecs.get(id),
+      taskBoot: (id) => {
+        const t = taskIndexes.get(id);
+        return t ? batchBootOf(jobSpecs.get(t.jobId), batchDomainNameOf(id), t.index) : undefined;
+      },
+      hostMigrationTarget: (id) => hostMigrationTargets.get(id),
     },
   };
+}
+
+/** Where a PC takes incoming live migrations, as its inventory advertises it. */
+function migrationTargetOf(inventory: unknown): { uri: string; dataUri?: string } | undefined {
+  const hv = (inventory as { hypervisor?: { migrationUri?: unknown; migrationDataUri?: unknown } } | null)?.hypervisor;
+  if (typeof hv?.migrationUri !== 'string' || hv.migrationUri.length === 0) return undefined;
+  return typeof hv.migrationDataUri === 'string' && hv.migrationDataUri.length > 0 ? { uri: hv.migrationUri, dataUri: hv.migrationDataUri } : { uri: hv.migrationUri };
 }
