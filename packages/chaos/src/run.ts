@@ -111,7 +111,13 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
         new ManagedProcess({
           name: `api${i}`,
           script: distOf('apps/api', 'main.js'),
-          env: { ...process.env, DATABASE_URL: pgCluster.url, REDIS_URL: redis.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DESKPOOL_BOOTSTRAP_ADMIN_TOKEN: adminToken, NODE_ENV: 'production' },
+          env: { ...process.env, DATABASE_URL: pgCluster.url, REDIS_URL: redis.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DESKPOOL_BOOTSTRAP_ADMIN_TOKEN: adminToken,
+            NODE_ENV: 'production',
+            // Every simulated PC connects from 127.0.0.1: per-address limits meant for one PC
+            // (or one guesser) would throttle the whole office.
+            RATE_LIMIT_ENROLL_MAX: '1000000',
+            RATE_LIMIT_AGENT_CONNECT_MAX: '1000000',
+          },
           logFile: path.join(logs, `api${i}.log`),
         }),
     );
