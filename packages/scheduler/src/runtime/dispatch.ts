@@ -39,8 +39,18 @@ export async function dispatchCommands(prisma: PrismaClient, redis: Redis, chann
   const results = (await pipeline.exec()) ?? [];
   const failed = results.find(([err]) => err);
   if (failed) throw failed[0] as Error;
-  await prisma.operation.updateMany({ where: { id: { in: ready.map((r) => r.d.operationId) }, status: 'pending' }, data: { status: 'sent', sentAt: new Date(clock.now()) } });
+  await markSent(prisma, ready.map((r) => r.d.operationId), new Date(clock.now()));
   return ready.length;
+}
+
+/** Marks published operations `sent` (those still pending), in one statement whatever their number. */
+async function markSent(prisma: PrismaClient, operationIds: string[], at: Date): Promise<void> {
+  await prisma.$executeRawUnsafe(
+    `UPDATE "operations" SET "status" = 'sent', "sent_at" = $2::timestamptz
+     WHERE "id" IN (SELECT (jsonb_array_elements_text($1::jsonb))::uuid) AND "status" = 'pending'`,
+    JSON.stringify(operationIds),
+    at.toISOString(),
+  );
 }
 
 type OperationWithVm = {
@@ -102,18 +112,33 @@ export async function pendingCommandsForHost(prisma: PrismaClient, hostId: strin
  * between commit and dispatch). The re-run publishes them, so a crash there delays, not loses.
  */
 export async function undispatchedOfEvent(prisma: PrismaClient, eventId: string): Promise<PlannedDispatch[]> {
-  const ops = await prisma.operation.findMany({
-    where: { status: 'pending', settledAt: null, planned: { path: ['cause', 'eventId'], equals: eventId } },
-    include: { vm: { select: { name: true } } },
-    orderBy: { createdAt: 'asc' },
+  // Raw SQL: this runs after every event, and the expression matches the partial index
+  // operations_pending_event_idx, so it stays cheap however many operations the table holds.
+  const rows = await prisma.$queryRawUnsafe<
+    { id: string; idempotency_key: string; host_id: string; kind: string; generation: number; params: unknown; vm_id: string | null; task_id: string | null; planned: unknown; vm_name: string | null }[]
+  >(
+    `SELECT o."id"::text AS id, o."idempotency_key", o."host_id"::text AS host_id, o."kind", o."generation", o."params", o."vm_id"::text AS vm_id,
+            o."task_id"::text AS task_id, o."planned", v."name" AS vm_name
+     FROM "operations" AS o LEFT JOIN "desktop_vms" AS v ON v."id" = o."vm_id"
+     WHERE o."status" = 'pending' AND o."settled_at" IS NULL AND (o."planned" -> 'cause' ->> 'eventId') = $1
+     ORDER BY o."created_at", o."id"`,
+    eventId,
+  );
+  return rows.map((r) => {
+    const op: OperationWithVm = {
+      id: r.id,
+      idempotencyKey: r.idempotency_key,
+      hostId: r.host_id,
+      kind: r.kind,
+      generation: r.generation,
+      params: r.params,
+      vmId: r.vm_id,
+      taskId: r.task_id,
+      planned: r.planned,
+      vm: r.vm_name === null ? null : { name: r.vm_name },
+    };
+    return { operationId: op.id, idempotencyKey: op.idempotencyKey, hostId: op.hostId, type: (op.planned as { type: PlannedDispatch['type'] }).type, frame: frameOfOperation(op) };
   });
-  return ops.map((op) => ({
-    operationId: op.id,
-    idempotencyKey: op.idempotencyKey,
-    hostId: op.hostId,
-    type: (op.planned as { type: PlannedDispatch['type'] }).type,
-    frame: frameOfOperation(op),
-  }));
 }
 
 /**
