@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { authenticate } from './auth.js';
 import { systemClock, type Clock } from './clock.js';
 import { frameworkErrors, installErrorHandlers } from './error-handler.js';
+import { dashboardApiRoutes, dashboardPageRoutes, DashboardFeed, DEFAULT_SAMPLER, FleetSampler, type SamplerOptions } from './dashboard/index.js';
 import { DeskpoolMetrics, metricsRoutes } from './metrics/index.js';
 import type { SchedulerNotifier } from './notifier.js';
 import { registerRateLimits, type RateLimitSettings } from './rate-limit.js';
@@ -53,6 +54,12 @@ export interface AppDeps {
   onRoute?: (route: RouteOptions) => void;
   /** GET /metrics; one is made when absent (then without agent observations: see metrics/). */
   metrics?: DeskpoolMetrics;
+  /**
+   * The admin dashboard (/dashboard). `sampler` turns on writing the timeline's samples (off
+   * unless given: main.ts turns it on); `feedPollMs` is how often live dashboards' change feed
+   * reads the audit trail.
+   */
+  dashboard?: { sampler?: Partial<SamplerOptions>; feedPollMs?: number };
 }
 
 /** The control plane's HTTP app, not yet listening (tests use `inject`; main.ts listens). */
@@ -92,6 +99,15 @@ export async function buildApp(config: AppConfig, deps: AppDeps): Promise<Fastif
   });
 
   const routeDeps: RouteDeps = { prisma: deps.prisma, clock, scheduler: deps.scheduler };
+  const feed = new DashboardFeed(deps.prisma, deps.dashboard?.feedPollMs ?? 500, (err) => app.log.warn({ err }, 'dashboard feed: could not read changes'));
+  const samplerOptions = deps.dashboard?.sampler;
+  const sampler = samplerOptions && new FleetSampler(deps.prisma, clock, { ...DEFAULT_SAMPLER, ...samplerOptions }, (at) => feed.sampled(at), (err) => app.log.warn({ err }, 'dashboard: could not write a fleet sample'));
+  app.addHook('onReady', async () => sampler?.start());
+  app.addHook('onClose', async () => {
+    await sampler?.stop();
+    await feed.close();
+  });
+  await app.register(dashboardPageRoutes);
   await app.register(
     async (api) => {
       api.addHook('onRequest', authenticate(deps.prisma, clock));
@@ -104,6 +120,7 @@ export async function buildApp(config: AppConfig, deps: AppDeps): Promise<Fastif
       await api.register(vmRoutes, { ...routeDeps, prefix: '/vms' });
       await api.register(jobRoutes, { ...routeDeps, prefix: '/jobs' });
       await api.register(auditRoutes, { ...routeDeps, prefix: '/audit' });
+      await api.register(dashboardApiRoutes, { prisma: deps.prisma, clock, feed, prefix: '/dashboard' });
     },
     { prefix: '/api/v1' },
   );

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
         ...(env.RATE_LIMIT_STORE === 'redis' ? { redis } : {}),
       },
     },
-    { prisma, redis, agentRoutes: gateway.plugin, scheduler, metrics },
+    { prisma, redis, agentRoutes: gateway.plugin, scheduler, metrics, dashboard: { sampler: {} } },
   );
 
   const shutdown = async (signal: string) => {
