@@ -12,7 +12,8 @@ PG_PASSWORD="${DESKPOOL_PG_PASSWORD:-deskpool}"
 PG_PORT="${DESKPOOL_PG_PORT:-5432}"
 REDIS_PORT="${DESKPOOL_REDIS_PORT:-6379}"
 
-apt_packages=(postgresql redis-server)
+# chromium (+ a font): the dashboard's browser test drives Debian's chromium with playwright-core.
+apt_packages=(postgresql redis-server chromium fonts-dejavu-core)
 if [[ "${DESKPOOL_SKIP_LIBVIRT:-0}" != 1 ]]; then
   apt_packages+=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils openssh-server
                  openssh-client busybox-static iproute2 cpio kmod zstd)
