@@ -111,7 +111,7 @@ export async function pendingCommandsForHost(prisma: PrismaClient, hostId: strin
  * Operations an earlier run of the same event committed but never published (its worker died
  * between commit and dispatch). The re-run publishes them, so a crash there delays, not loses.
  */
-export async function undispatchedOfEvent(prisma: PrismaClient, eventId: string): Promise<PlannedDispatch[]> {
+export async function undispatchedOfEvent(prisma: Pick<PrismaClient, '$queryRawUnsafe'>, eventId: string): Promise<PlannedDispatch[]> {
   // Raw SQL: this runs after every event, and the expression matches the partial index
   // operations_pending_event_idx, so it stays cheap however many operations the table holds.
   const rows = await prisma.$queryRawUnsafe<

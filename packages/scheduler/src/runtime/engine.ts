@@ -170,8 +170,8 @@ export class SchedulerEngine {
   }
 
   /** Publishes this plan's commands and any an earlier, interrupted run of the event left unsent. */
-  private async dispatch(event: RuntimeEvent, planned: PlannedDispatch[]): Promise<number> {
-    const leftovers = await undispatchedOfEvent(this.options.prisma, event.id);
+  private async dispatch(event: RuntimeEvent, planned: PlannedDispatch[], unsentBefore?: PlannedDispatch[]): Promise<number> {
+    const leftovers = unsentBefore ?? (await undispatchedOfEvent(this.options.prisma, event.id));
     const seen = new Set(planned.map((d) => d.operationId));
     const all = [...planned, ...leftovers.filter((d) => !seen.has(d.operationId))];
     return dispatchCommands(this.options.prisma, this.options.redis, this.channelPrefix, all, this.clock, this.log);
@@ -193,15 +193,19 @@ export class SchedulerEngine {
             const now = this.clock.now();
             const p = plan(loaded.snapshot, core, this.settings, now);
             await this.options.beforeCommit?.(event, attempt);
+            // What an interrupted earlier run of this event committed but never sent, read
+            // before this plan's own operations exist: a placement round's thousands of fresh
+            // operations are then not read back just to be told apart from the leftovers.
+            const unsentBefore = await undispatchedOfEvent(tx, event.id);
             const result = await commitPlan(tx, p, loaded, new Date(now));
-            return { kind: 'planned', result, reasons: p.reasons.map((r) => `${r.code}: ${r.message}`) } as const;
+            return { kind: 'planned', result, unsentBefore, reasons: p.reasons.map((r) => `${r.code}: ${r.message}`) } as const;
           },
           { maxWait: 10_000, timeout: 60_000 },
         );
         if (outcome.kind === 'ignored') return { status: 'ignored', reason: outcome.reason };
-        const { result, reasons } = outcome;
+        const { result, reasons, unsentBefore } = outcome;
         if (!result.duplicate) await this.options.afterCommit?.(event, result);
-        const dispatched = await this.dispatch(event, result.dispatches);
+        const dispatched = await this.dispatch(event, result.dispatches, unsentBefore);
         if (result.duplicate) return { status: 'duplicate' };
         return { status: 'committed', transitions: result.transitions, operations: result.dispatches.length, dispatched, replans: attempt, reasons };
       } catch (err) {
