@@ -390,9 +390,9 @@ const encode = (s: string): string => encodeURIComponent(s.toWellFormed());
 
 type Caller = 'admin' | 'user' | 'submitter' | 'none' | 'garbage';
 
-/** Every case for every route: principal, path parameters, query, body (or raw bytes, wrong content types). */
-export function restCases(target: FuzzTarget): fc.Arbitrary<RestCase> {
-  const perRoute = target.routes.map((route) => {
+/** Per route, its cases: principal, path parameters, query, body (or raw bytes, wrong content types). */
+export function restCases(target: FuzzTarget): fc.Arbitrary<RestCase>[] {
+  return target.routes.map((route) => {
     const body = route.body ? fromSchema(jsonSchemaOf(route.body), target.ids).chain(mutate) : fc.oneof(fc.constant(undefined), junk);
     const query = route.query
       ? fromSchema(jsonSchemaOf(route.query), target.ids)
@@ -450,7 +450,16 @@ export function restCases(target: FuzzTarget): fc.Arbitrary<RestCase> {
         return { route: `${route.method} ${route.url}`, request };
       });
   });
-  return fc.oneof(...perRoute);
+}
+
+/** `count` cases spread round-robin over every route, so each route gets its share. */
+function sampleRestCases(target: FuzzTarget, count: number, seed: number): RestCase[] {
+  const perRoute = restCases(target).map((arb, i) => fc.sample(arb, { numRuns: Math.ceil(count / target.routes.length), seed: seed + i }));
+  const out: RestCase[] = [];
+  for (let round = 0; out.length < count; round++) {
+    for (const cases of perRoute) if (out.length < count && cases[round]) out.push(cases[round]!);
+  }
+  return out;
 }
 
 export interface FuzzFinding {
@@ -486,7 +495,7 @@ const DIGEST_EVERY = 25;
 /** Sends `count` generated requests; for each rejected one (4xx) the database must not have changed. */
 export async function runRestFuzz(target: FuzzTarget, options: { count: number; seed: number; stopAt?: number }): Promise<FuzzTally> {
   const tally = newTally();
-  const samples = fc.sample(restCases(target), { numRuns: options.count, seed: options.seed });
+  const samples = sampleRestCases(target, options.count, options.seed);
   const witness = new ChangeWitness(target.db, DIGEST_EVERY);
   for (const c of samples) {
     await witness.beforeCase();
