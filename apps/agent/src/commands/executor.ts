@@ -50,6 +50,11 @@ export interface ExecutorOptions {
   /** How often migrate-in looks whether the migrated desktop arrived. */
   arrivalPollMs?: number;
   /**
+   * Whether a saved-state file is here to restore from (default: a non-empty file on this
+   * machine's disk). The simulator answers from its simulated shared storage.
+   */
+  stateFileExists?: (path: string) => Promise<boolean>;
+  /**
    * TEST ONLY: a deliberately broken agent for the chaos harness (packages/chaos), to show its
    * checker catches a build without fencing. Stale generations are accepted and a reconcile
    * destroys nothing (while still reporting what it should have destroyed). No configuration
@@ -278,7 +283,8 @@ export class CommandExecutor {
     await fs.mkdir(path.dirname(logPath), { recursive: true });
     const before = await d.state(name);
     let result: Record<string, unknown>;
-    const checkpointHere = p.restoreFrom ? await fs.stat(p.restoreFrom).then((s) => s.isFile() && s.size > 0, () => false) : false;
+    const exists = this.options.stateFileExists ?? ((file: string) => fs.stat(file).then((s) => s.isFile() && s.size > 0, () => false));
+    const checkpointHere = p.restoreFrom ? await exists(p.restoreFrom) : false;
     if (before === 'running' || before === 'paused') {
       result = { changed: false };
     } else if (p.restoreFrom && checkpointHere && before !== 'saved') {
