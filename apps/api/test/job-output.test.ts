@@ -187,6 +187,7 @@ describe('bad job specs and other submitters (issue 7)', () => {
       [{ name: 'x', command: ['a'], diskGiB: -1 }, 'body.diskGiB'],
       [{ name: 'x', command: ['a'], constraints: [{ attribute: 'gpu', operator: 'like', value: 'x' }] }, 'body.constraints.0.operator'],
       [{ name: 'x', command: ['a'], constraints: [{ attribute: 'gpu', operator: '==', value: 'x', weight: 3 }] }, 'body.constraints.0'],
+      [{ name: 'x', command: ['a'], constraints: [{ attribute: 'colour', operator: '==', value: 'red' }] }, 'body.constraints.0.attribute'],
       [{ name: 'x', command: ['a'], cores: 100_000 }, 'body.cores'],
       [{ name: 'x', command: Array.from({ length: 300 }, () => 'a') }, 'body.command'],
     ];

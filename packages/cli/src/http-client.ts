@@ -98,6 +98,49 @@ export class ApiClient {
     return { status: response.status, body };
   }
 
+  /**
+   * GET a text answer and hand it over piece by piece as it arrives (e.g. a followed log). The
+   * timeout bounds the wait for the answer to start, not its length: a follow lasts as long as
+   * the thing it follows.
+   */
+  async stream(path: string, query: Query, onText: (text: string) => void): Promise<void> {
+    const url = new URL(this.options.baseUrl + path);
+    for (const [key, value] of Object.entries(query)) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    const headers: Record<string, string> = { accept: 'text/plain, application/json' };
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    const started = new AbortController();
+    const timer = setTimeout(() => started.abort(), this.timeoutMs);
+    let response: Response;
+    try {
+      response = await this.fetchImpl(url, { method: 'GET', headers, signal: started.signal });
+    } catch (e) {
+      throw new ServerUnreachableError(this.options.baseUrl, describeNetworkError(e, this.timeoutMs));
+    } finally {
+      clearTimeout(timer);
+    }
+    if (response.status >= 400) {
+      const text = await response.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // not JSON: keep the text for the message
+      }
+      throw toApiError(response.status, body, 'GET', path);
+    }
+    if (!response.body) return;
+    const decoder = new TextDecoder();
+    try {
+      for await (const piece of response.body) onText(decoder.decode(piece, { stream: true }));
+    } catch (e) {
+      throw new ServerUnreachableError(this.options.baseUrl, `the answer broke off: ${describeNetworkError(e, this.timeoutMs)}`);
+    }
+    const rest = decoder.decode();
+    if (rest !== '') onText(rest);
+  }
+
   async listPage<T = unknown>(path: string, query: Query = {}): Promise<Page<T>> {
     const body = await this.request('GET', path, { query });
     const page = pageSchema.safeParse(body);

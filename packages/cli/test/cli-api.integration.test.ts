@@ -1,61 +1,21 @@
 // The real `deskpool` binary against a real API process (apps/api/dist/main.js) on a fresh
 // PostgreSQL database and the shared Redis. Both run from dist/: build first with
 // `npx tsc -b packages/cli apps/api` (npm test does).
-import { execFile, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createTestDatabase } from '@deskpool/db/testing';
-import type { TestDatabase } from '@deskpool/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, runCli, startApi, type Run, type SpawnedApi } from './spawned-api.js';
 
-const repo = fileURLToPath(new URL('../../..', import.meta.url));
-const cliMain = join(repo, 'packages/cli/dist/main.js');
-const apiMain = join(repo, 'apps/api/dist/main.js');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-let db: TestDatabase;
-let api: ChildProcess;
-let apiOutput = '';
+let api: SpawnedApi;
 let baseUrl: string;
-const adminToken = `adm_${randomBytes(32).toString('hex')}`;
+let adminToken: string;
 const home = mkdtempSync(join(tmpdir(), 'deskpool-cli-it-'));
 const suffix = randomBytes(3).toString('hex');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** Runs the CLI binary with a clean environment: HOME is a temp dir, so no real config leaks in. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cliMain, ...args],
-      { env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: join(home, '.config'), ...env }, timeout: 90_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const cli = (args: string[], env: Record<string, string> = {}): Promise<Run> => runCli(home, args, env);
 
 /** The CLI as the bootstrap admin, answering JSON. */
 async function admin(args: string[]): Promise<unknown> {
@@ -67,37 +27,12 @@ async function admin(args: string[]): Promise<unknown> {
 const asAdmin = (args: string[]) => cli(args, { DESKPOOL_URL: baseUrl, DESKPOOL_TOKEN: adminToken });
 
 beforeAll(async () => {
-  for (const file of [cliMain, apiMain]) {
-    if (!existsSync(file)) throw new Error(`${file} is missing: run \`npx tsc -b packages/cli apps/api\` first`);
-  }
-  db = await createTestDatabase();
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  api = spawn(process.execPath, [apiMain], {
-    // Own queue/channel prefixes (the scheduler's variable names), so hints this API publishes
-    // never reach another test's worker on the shared Redis.
-    env: { PATH: process.env.PATH ?? '', DESKPOOL_QUEUE_PREFIX: `dpt-cli-${suffix}`, DESKPOOL_AGENT_CHANNEL_PREFIX: `dpt-cli-${suffix}:agent:`, DATABASE_URL: db.url, REDIS_URL: process.env.DESKPOOL_TEST_REDIS_URL ?? 'redis://localhost:6379', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DESKPOOL_BOOTSTRAP_ADMIN_TOKEN: adminToken },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  api.stdout!.on('data', (d: Buffer) => (apiOutput += d.toString()));
-  api.stderr!.on('data', (d: Buffer) => (apiOutput += d.toString()));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (api.exitCode !== null) throw new Error(`the API exited with ${api.exitCode} before it was ready:\n${apiOutput}`);
-    const ready = await fetch(`${baseUrl}/readyz`).then((r) => r.ok, () => false);
-    if (ready) break;
-    if (Date.now() > deadline) throw new Error(`the API was not ready within 60 s:\n${apiOutput}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-});
+  api = await startApi('cli');
+  ({ baseUrl, adminToken } = api);
+}, 120_000);
 
 afterAll(async () => {
-  if (api && api.exitCode === null) {
-    const exited = new Promise((r) => api.once('exit', r));
-    api.kill('SIGTERM');
-    await exited;
-  }
-  await db?.drop();
+  await api?.stop();
 });
 
 // Each test runs the binary several times; on a loaded 2-core machine one run can take seconds.

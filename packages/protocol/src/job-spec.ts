@@ -21,10 +21,17 @@ const labelSchema = z
 
 export const CONSTRAINT_OPERATORS = ['==', '!=', 'in', 'not_in', 'exists', 'not_exists'] as const;
 
+/**
+ * Host facts a constraint may test; anything else is refused, so a typo cannot silently match
+ * nothing (or everything). `label.<name>` is a host label (`true` for a label without `=value`).
+ */
+export const CONSTRAINT_ATTRIBUTES = ['gpu', 'cpu.model', 'host.name'] as const;
+const CONSTRAINT_ATTRIBUTE = new RegExp(`^(label\\.[A-Za-z0-9][A-Za-z0-9._-]{0,62}|${CONSTRAINT_ATTRIBUTES.map((a) => a.replace('.', '\\.')).join('|')})$`);
+
 /** A placement rule on a host attribute, Nomad-style: `{ attribute: "gpu", operator: "==", value: "rtx4090" }`. */
 export const jobConstraintSchema = z
   .object({
-    attribute: z.string().min(1).max(128).regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, 'attribute names start with a letter'),
+    attribute: z.string().min(1).max(128).regex(CONSTRAINT_ATTRIBUTE, `unknown attribute; use label.<name>, ${CONSTRAINT_ATTRIBUTES.join(', ')}`),
     operator: z.enum(CONSTRAINT_OPERATORS),
     value: z.union([z.string().max(256), z.array(z.string().max(256)).min(1).max(64)]).optional(),
   })
