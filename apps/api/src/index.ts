@@ -8,3 +8,4 @@ export { systemClock, type Clock } from './clock.js';
 export type { RouteDeps } from './route-deps.js';
 export type { SchedulerNotifier } from './notifier.js';
 export { createAgentGateway, type AgentGateway, type AgentGatewayOptions } from './agent/index.js';
+export { TaskOutputStore, DEFAULT_MAX_LOG_BYTES_PER_TASK, type TaskOutputStoreOptions } from './task-output/index.js';

@@ -6,6 +6,7 @@ import { SchedulerEvents } from '@deskpool/scheduler';
 import { Redis } from 'ioredis';
 import { createAgentGateway } from './agent/index.js';
 import { buildApp } from './app.js';
+import { TaskOutputStore } from './task-output/index.js';
 import { DeskpoolMetrics } from './metrics/index.js';
 import { ensureBootstrapAdminToken } from './bootstrap.js';
 import { ConfigError, parseEnv } from './config.js';
@@ -28,7 +29,8 @@ async function main(): Promise<void> {
   const scheduler = new SchedulerEvents({ connection: redis });
   // GET /metrics observes the agent events on their way to the scheduler.
   const metrics = new DeskpoolMetrics({ prisma, redis });
-  const gateway = createAgentGateway({ prisma, redis, events: metrics.observeAgentEvents(scheduler) });
+  // Batch guests' console output and results are stored for job logs and results (docs/jobs.md).
+  const gateway = createAgentGateway({ prisma, redis, events: metrics.observeAgentEvents(scheduler), taskOutput: new TaskOutputStore(prisma) });
   metrics.countConnectedAgentsWith(() => gateway.registry.size);
   const app = await buildApp(
     {
