@@ -241,6 +241,18 @@ export class SimulatedDriver implements HypervisorDriver {
     this.emit(name, 'crashed', 'Panicked');
   }
 
+  /**
+   * The guest's own work ends (what a real batch guest does when its command finishes and it
+   * was booted with deskpool.poweroff=1): it prints its result line and powers off.
+   */
+  guestExit(name: string, exitCode: number, result?: string): void {
+    this.sync();
+    const d = this.domains.get(name);
+    if (!d || d.state !== 'running') throw new InvalidState(name, d?.state ?? 'missing', 'guest exit');
+    this.appendSerial(d, `DESKPOOL-RESULT exit=${exitCode}${result ? ` ${result}` : ''}\nDESKPOOL-GUEST DONE rc=${exitCode}\n`);
+    this.stop(name, d, 'Shutdown');
+  }
+
   setDiskFree(prefix: string, bytes: number): void {
     this.disks.set(prefix, bytes);
   }
