@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EV_KEY, EV_SYN, agentConfigSchema, encodeInputEvent, enroll, startAgent, type CredentialFile, type RunningAgent } from '@deskpool/agent';
-import { buildApp, createAgentGateway, ensureBootstrapAdminToken, type AgentGateway } from '@deskpool/api';
+import { TaskOutputStore, buildApp, createAgentGateway, ensureBootstrapAdminToken, type AgentGateway } from '@deskpool/api';
 import type { PrismaClient } from '@deskpool/db';
 import { createTestDatabase, type TestDatabase } from '@deskpool/db/testing';
 import { LibvirtDriver } from '@deskpool/kvm-driver';
@@ -181,7 +181,9 @@ export async function startOffice(options: OfficeOptions = {}): Promise<Office> 
 
     const events = new SchedulerEvents({ connection: redis, prefix: queuePrefix });
     cleanups.push(() => events.close());
-    const gateway = createAgentGateway({ prisma: db.prisma, redis, clock: clock.api, channelPrefix, keyPrefix, heartbeatIntervalSeconds: 600, events });
+    // Batch tasks' console output and results are stored, as in the real API (job logs/results).
+    const taskOutput = new TaskOutputStore(db.prisma, { clock: clock.api });
+    const gateway = createAgentGateway({ prisma: db.prisma, redis, clock: clock.api, channelPrefix, keyPrefix, heartbeatIntervalSeconds: 600, events, taskOutput });
     const app = await buildApp({ logLevel: false }, { prisma: db.prisma, redis, clock: clock.api, scheduler: events, agentRoutes: gateway.plugin });
     await app.listen({ host: '127.0.0.1', port: 0 });
     cleanups.push(() => app.close());
