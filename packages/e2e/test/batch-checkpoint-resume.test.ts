@@ -1,0 +1,110 @@
+// Issue 7's end-to-end promise with real parts (API with its agent gateway, a scheduler worker,
+// Redis, PostgreSQL, two agents, two libvirt daemons and the tiny guest): a batch task counting
+// to N in the standard batch guest is checkpointed midway when the PC's owner taps a key, the
+// owner's desktop is restored without waiting for the task, and the task resumes on a second PC
+// (a namespaced libvirt host, scripts/testhost.sh) and finishes with the right result, counting on
+// from where it stopped instead of starting over. Checkpoints are on shared storage (the pool's
+// storageMode "shared"): the test host sees the machine's filesystem outside libvirt's own dirs.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOffice, waitUntil, type CounterGuest, type Office, type OfficeHost } from '../src/index.js';
+
+const execFileP = promisify(execFile);
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const TESTHOST = 'dptbatch';
+const TESTHOST_ADDR = '10.77.71.2';
+/** Steps of the count; at 0.2 s a step (more on a loaded machine) the task runs a minute or more. */
+const N = 300;
+
+/** Every "PROGRESS i/N" number in a log, in order. */
+const progressOf = (log: string): number[] => [...log.matchAll(/^PROGRESS (\d+)\/\d+\r?$/gm)].map((m) => Number(m[1]));
+
+describe('a batch task checkpointed by a tap resumes on another PC (real libvirt)', { timeout: 600_000 }, () => {
+  let office: Office;
+  let pcA: OfficeHost;
+  let pcB: OfficeHost;
+  let desk: CounterGuest & { vmId: string };
+  let testhostUp = false;
+
+  beforeAll(async () => {
+    const { stdout } = await execFileP('bash', [`${repo}scripts/testhost.sh`, 'up', TESTHOST, TESTHOST_ADDR]).catch((e: Error & { stderr?: string }) => {
+      throw new Error(`scripts/testhost.sh up ${TESTHOST} failed (run as root with libvirt installed): ${e.stderr ?? e.message}`);
+    });
+    testhostUp = true;
+    const libvirtUri = /^libvirt_uri=(.+)$/m.exec(stdout)?.[1];
+    if (!libvirtUri) throw new Error(`testhost.sh printed no libvirt_uri:\n${stdout}`);
+    // No batch on a PC whose owner is present, so the checkpointed task must go elsewhere.
+    office = await startOffice({ pool: { batchAllowed: true, storageMode: 'shared', maxBatchPercentOwnerPresent: 0 } });
+    office.startWorker();
+    [pcA, pcB] = await Promise.all([office.addHost({ name: 'pc-a' }), office.addHost({ name: 'pc-b', libvirtUri })]);
+    // B takes no batch until the task runs on A.
+    await office.api('POST', `/hosts/${pcB.hostId}/drain`);
+    desk = await office.addDesktop(pcA, { tag: 'batch-owner' });
+  }, 400_000);
+
+  afterAll(async () => {
+    await office?.close();
+    if (testhostUp) await execFileP('bash', [`${repo}scripts/testhost.sh`, 'down', TESTHOST]).catch(() => undefined);
+  });
+
+  it('checkpoints at the tap, restores the desktop at once, resumes on B and finishes counting on', async () => {
+    // Evening: the owner leaves, the desktop is suspended, A is free for batch.
+    await expect.poll(async () => (await office.prisma.host.findUniqueOrThrow({ where: { id: pcA.hostId } })).presenceState, { timeout: 30_000 }).toBe('idle');
+    office.clock.advance(2 * 60_000);
+    await office.timer('idleCheck');
+    await office.waitForVm(desk.vmId, 'the desktop is suspended', (v) => v.state === 'SUSPENDED', 120_000);
+    const countAtSuspend = await desk.lastCount();
+
+    const job = await office.api<{ id: string }>('POST', '/jobs', { name: 'count', command: ['dp-count-to', String(N)], cores: 1, memoryMiB: 128, checkpointable: true, retries: 0 });
+    const taskOf = () => office.prisma.batchTask.findFirstOrThrow({ where: { jobId: job.id } });
+    const onA = await waitUntil('the task runs on A', async () => {
+      const t = await taskOf();
+      return t.state === 'running' && t.hostId === pcA.hostId ? t : null;
+    }, 120_000, 250);
+    const logs = async (): Promise<string> => {
+      const res = await fetch(`${office.apiUrl}/api/v1/jobs/${job.id}/tasks/0/logs`, { headers: { authorization: `Bearer ${office.adminToken}` } });
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    // Midway enough to tell a resume from a restart, early enough to leave work for B.
+    await waitUntil('the task has counted to 15 (its console through job logs)', async () => Math.max(0, ...progressOf(await logs())) >= 15, 180_000, 500);
+    await office.api('POST', `/hosts/${pcB.hostId}/undrain`);
+
+    // Morning: the owner taps at A.
+    await pcA.tap();
+    const restored = await office.waitForVm(desk.vmId, 'the desktop is running again on A', (v) => v.state === 'RUNNING' && v.currentHostId === pcA.hostId, 120_000);
+    const taskWhenRestored = await taskOf();
+    // The desktop did not wait for the task to finish (it has N steps to go on another PC).
+    expect(['checkpointing', 'checkpointed', 'placed', 'running']).toContain(taskWhenRestored.state);
+    expect(taskWhenRestored.finishedAt).toBeNull();
+    expect(restored.state).toBe('RUNNING');
+    expect(await desk.waitCountAbove(countAtSuspend + 1)).toBeGreaterThan(countAtSuspend + 1);
+
+    const onB = await waitUntil('the task resumed on B', async () => {
+      const t = await taskOf();
+      return t.hostId === pcB.hostId && (t.state === 'running' || t.state === 'succeeded') ? t : null;
+    }, 180_000, 250);
+    expect(onB.generation).toBeGreaterThan(onA.generation);
+    const finished = await waitUntil('the task succeeded', async () => {
+      const t = await taskOf();
+      if (t.state === 'failed') throw new Error(`the task failed: ${JSON.stringify(t)}`);
+      return t.state === 'succeeded' ? t : null;
+    }, 300_000, 500);
+    expect(finished.hostId).toBe(pcB.hostId);
+
+    // Counting went on from where it stopped: what B printed starts above 1 and every step
+    // 1..N appears in order, none twice (no restart from zero).
+    const chunksOnB = await office.prisma.taskOutputChunk.findMany({ where: { taskId: finished.id, generation: onB.generation }, orderBy: { offset: 'asc' } });
+    const firstOnB = progressOf(chunksOnB.map((c) => c.data).join(''))[0];
+    expect(firstOnB).toBeGreaterThan(1);
+    const all = progressOf(await logs());
+    expect(all).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+
+    const results = await office.api<{ tasks: { state: string; exitCode: number | null; result: string | null; attempts: number }[] }>('GET', `/jobs/${job.id}/results`);
+    expect(results.tasks[0]).toMatchObject({ state: 'succeeded', exitCode: 0, result: `count=${N}` });
+    const audit = await office.prisma.auditEvent.findMany({ where: { entityId: finished.id }, orderBy: { at: 'asc' } });
+    expect(audit.map((a) => a.action)).toEqual(expect.arrayContaining([expect.stringMatching(/checkpoint/i)]));
+  });
+});
