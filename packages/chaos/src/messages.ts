@@ -6,8 +6,10 @@ import { z } from 'zod';
 export const officeConfigSchema = z
   .object({
     socketPath: z.string().min(1),
+    /** The run's directory: the only place the office writes console logs. */
+    workDir: z.string().min(1),
     pcs: z.array(z.object({ pc: z.number().int().nonnegative(), hostname: z.string() })),
-    desktops: z.array(z.object({ name: z.string(), vcpus: z.number().int().positive(), memoryMiB: z.number().int().positive() })),
+    desktops: z.array(z.object({ name: z.string(), pc: z.number().int().nonnegative(), vcpus: z.number().int().positive(), memoryMiB: z.number().int().positive() })),
     cpus: z.number().int().positive(),
     memoryMiB: z.number().int().positive(),
     timings: z.record(z.string(), z.number()).optional(),

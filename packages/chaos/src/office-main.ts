@@ -5,6 +5,7 @@
 // harness over the IPC channel.
 import { promises as fs } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
+import path from 'node:path';
 import { isHypervisorError, realSimClock, SimulatedDriver, type HypervisorDriver, type SimOperation } from '@deskpool/kvm-driver';
 import { OfficeFabric, desktopImage, officeHypervisor } from '@deskpool/simulator';
 import { PROGRESS_FLAG, type RpcAnswer, type RpcRequest } from './rpc.js';
@@ -14,7 +15,13 @@ const DISK_OPERATIONS: SimOperation[] = ['managedSave', 'restore', 'saveToFile',
 
 async function main(): Promise<void> {
   const config = officeConfigSchema.parse(JSON.parse(await fs.readFile(process.argv[2] ?? '', 'utf8')));
-  const fabric = new OfficeFabric(realSimClock);
+  // The record's clock: real time, or the moment a hypervisor event says something happened.
+  let eventTime: number | null = null;
+  const fabric = new OfficeFabric({ now: () => eventTime ?? Date.now(), sleep: realSimClock.sleep });
+  /** Serial console paths of the domains the agents defined, by PC and domain. */
+  const consoles = new Map<string, string>();
+  /** Lines a finished guest adds to its console (the harness's model of the work ending). */
+  const consoleExtra = new Map<string, string>();
   const raw: SimulatedDriver[] = [];
   const hypervisors: HypervisorDriver[] = [];
   for (const d of config.desktops) fabric.addImage(desktopImage(d.name, d.vcpus, d.memoryMiB));
@@ -22,7 +29,40 @@ async function main(): Promise<void> {
     const driver = new SimulatedDriver({ hostname: pc.hostname, cpus: config.cpus, memoryMiB: config.memoryMiB, clock: realSimClock, timings: config.timings });
     raw[pc.pc] = driver;
     hypervisors[pc.pc] = officeHypervisor(fabric, pc.pc, driver);
+    void followEvents(driver, pc.pc);
   }
+
+  /** Mirrors a guest's serial console to its log file, as libvirt's <serial type='file'> does. */
+  const mirrorConsole = async (pc: number, name: string): Promise<void> => {
+    const logPath = consoles.get(`${pc}/${name}`);
+    const driver = raw[pc];
+    // Only files under the run's own directory (the agents' console dirs) are written.
+    if (!logPath || !driver || !logPath.startsWith(config.workDir)) return;
+    await fs.mkdir(path.dirname(logPath), { recursive: true });
+    await fs.writeFile(logPath, driver.serialLog(logPath) + (consoleExtra.get(logPath) ?? ''));
+  };
+
+  // A guest that powers itself off (its work done) stops running without any call: the
+  // hypervisor's events close its interval at the moment it happened.
+  async function followEvents(driver: SimulatedDriver, pc: number): Promise<void> {
+    for await (const ev of driver.events()) {
+      if (ev.type !== 'stopped' && ev.type !== 'crashed' && ev.type !== 'saved' && ev.type !== 'migrated') continue;
+      await mirrorConsole(pc, ev.name).catch(() => undefined);
+      eventTime = ev.at.getTime();
+      fabric.markStopped(ev.name, pc);
+      eventTime = null;
+    }
+  }
+  // Running guests' consoles grow: keep their files current, and let lazy guest models advance.
+  setInterval(() => {
+    for (const key of consoles.keys()) {
+      const [pc, name] = key.split('/') as [string, string];
+      void raw[Number(pc)]?.state(name).then(() => mirrorConsole(Number(pc), name)).catch(() => undefined);
+    }
+  }, 1000).unref();
+
+  // Each desktop's image is installed on its owner's PC, as an admin would have set it up.
+  for (const d of config.desktops) await raw[d.pc]?.define(desktopImage(d.name, d.vcpus, d.memoryMiB));
 
   const serve = (socket: Socket): void => {
     let buffer = '';
@@ -52,6 +92,10 @@ async function main(): Promise<void> {
         const { [PROGRESS_FLAG]: _flag, ...rest } = a as Record<string, unknown>;
         return { ...rest, onProgress: (progress: unknown) => answer({ id: req.id, progress: progress as never }) };
       });
+      if (req.method === 'define') {
+        const spec = args[0] as { name?: string; serialLogPath?: string } | undefined;
+        if (spec?.name && spec.serialLogPath) consoles.set(`${req.pc}/${spec.name}`, spec.serialLogPath);
+      }
       // The guest keeps running when the agent that asked has died: the call completes regardless.
       const value = await fn(...args);
       answer({ id: req.id, ok: true, value });
@@ -85,7 +129,11 @@ async function main(): Promise<void> {
         // The batch guest's work is done: it powers off.
         const hv = hypervisors[msg.pc];
         const state = hv ? await hv.state(msg.domain) : 'missing';
-        if (hv && state === 'running') await hv.destroy(msg.domain);
+        if (hv && state === 'running') {
+          const logPath = consoles.get(`${msg.pc}/${msg.domain}`);
+          if (logPath) consoleExtra.set(logPath, 'DESKPOOL-RESULT exit=0 work done\nDESKPOOL-GUEST DONE rc=0\n');
+          await hv.destroy(msg.domain);
+        }
         return { id: msg.id, type: 'finished', wasRunning: state === 'running' };
       }
     }

@@ -118,10 +118,15 @@ export function buildPlan(options: Pick<ChaosOptions, 'seed' | 'faults' | 'pcs' 
         break;
     }
   }
+  // Nothing outlasts the fault window by more than a partition's worth: a short run stays short.
+  const windowEnd = faultsStartAt + options.faults * spacing + HEARTBEAT_TIMEOUT_MS + 15 * S;
+  for (const f of faults) f.durationMs = Math.max(0, Math.min(f.durationMs, windowEnd - f.at));
   const lastFault = faults.reduce((m, f) => Math.max(m, f.at + f.durationMs), faultsStartAt);
   const faultsEndAt = lastFault;
   // Mornings: taps spread over the last stretch of the faults and a little after.
-  const tapFrom = Math.max(IDLE_THRESHOLD_MS + 30 * S, faultsEndAt - 60 * S);
+  // The agent reports idle a threshold after the last input and the scheduler waits another
+  // threshold from that report: taps come after the desktops had their chance to be suspended.
+  const tapFrom = Math.max(2 * IDLE_THRESHOLD_MS + 40 * S, faultsEndAt - 60 * S);
   const tapUntil = Math.max(tapFrom, faultsEndAt) + 20 * S;
   const people: PlannedPerson[] = [];
   for (let pc = 0; pc < options.pcs; pc += 1) {

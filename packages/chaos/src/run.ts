@@ -195,8 +195,9 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
     const officeSocket = path.join(root, 'office.sock');
     const officeConfig: OfficeConfig = {
       socketPath: officeSocket,
+      workDir: root,
       pcs: desktops.map((d) => ({ pc: d.pc, hostname: d.hostname })),
-      desktops: desktops.map((d) => ({ name: d.domain, vcpus: DESKTOP.vcpus, memoryMiB: DESKTOP.memoryMiB })),
+      desktops: desktops.map((d) => ({ name: d.domain, pc: d.pc, vcpus: DESKTOP.vcpus, memoryMiB: DESKTOP.memoryMiB })),
       cpus: PC.cpus,
       memoryMiB: PC.memoryMiB,
     };
@@ -392,6 +393,7 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
       db.query<{ kind: string; vm_id: string | null; status: string; created_at: Date; finished_at: Date | null; error: string | null; task_id: string | null }>('SELECT kind, vm_id, status, created_at, finished_at, error, task_id FROM operations'),
       db.query<{ entity_id: string; at: Date; after: { state?: string } | null }>("SELECT entity_id, at, after FROM audit_events WHERE entity_type = 'vm' ORDER BY id"),
     ]);
+    const guestReasons = await db.query<{ entity_id: string; after: { reason?: string; exitCode?: number | null } | null }>("SELECT entity_id, after FROM audit_events WHERE action = 'task.guest-finished' ORDER BY id");
     const vmByName = new Map(vmRows.rows.map((r) => [r.name, r]));
     const liveOrSaved = new Set<string>();
     for (const pcDomains of record.domains) for (const d of pcDomains.domains) if (d.state === 'running' || d.state === 'paused' || d.state === 'saved') liveOrSaved.add(d.name);
@@ -399,6 +401,10 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
     for (const f of record.files) for (const p of f.paths) savedFiles.add(path.basename(p, '.save'));
     const taskFailure = new Map<string, string>();
     for (const op of opRows.rows) if (op.task_id && op.error) taskFailure.set(op.task_id, op.error);
+    for (const g of guestReasons.rows) {
+      const why = g.after?.reason ?? (g.after?.exitCode != null ? `exit ${g.after.exitCode}` : null);
+      if (why) taskFailure.set(g.entity_id, `guest: ${why}`);
+    }
     const evidence: Evidence = {
       intervals: record.intervals,
       desktops: desktops.map((d) => {
