@@ -79,6 +79,7 @@ if (options.stay) {
   process.stdout.write(
     `\nThe API stays up at ${run.apiUrl} (database ${run.databaseUrl}); Ctrl-C to stop. Try:\n` +
       `  curl -H 'Authorization: Bearer ${run.adminToken}' ${run.apiUrl}/api/v1/vms\n` +
+      `  Dashboard: ${run.apiUrl}/dashboard (sign in with the admin token ${run.adminToken})\n` +
       `  (Swagger UI at ${run.apiUrl}/docs; the simulated clock keeps running)\n`,
   );
   await new Promise((resolve) => process.once('SIGINT', resolve));
