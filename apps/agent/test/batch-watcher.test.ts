@@ -164,9 +164,18 @@ describe('batch watcher (simulated hypervisor)', () => {
     expect(finished).not.toHaveProperty('result');
   });
 
-  it('a missing batch domain without spec or guest is refused with a clear error; an invalid spec too', async () => {
+  it('a guest exiting with an error reports its code and result', async () => {
+    await executor.handle(cmd('op-run-0009', 'run-batch', 1, { taskId: TASK, spec: countTo(1000, false) }));
+    await until('output', () => outputs().length > 0);
+    driver.guestExit(DOMAIN, 3, 'disk full');
+    const [finished] = await until('task-finished', () => finishes().length > 0 && finishes());
+    expect(finished).toMatchObject({ exitCode: 3, result: 'disk full' });
+    expect(finished).not.toHaveProperty('reason');
+  });
+
+  it('a missing batch domain without spec or guest fails with the driver\'s error; an invalid spec is refused naming the field', async () => {
     await executor.handle(cmd('op-run-0007', 'run-batch', 1, { taskId: TASK }));
-    expect(results[0]).toMatchObject({ outcome: 'failed', error: { code: 'NOT_DEFINED' } });
+    expect(results[0]).toMatchObject({ outcome: 'failed', error: { code: 'DOMAIN_NOT_FOUND' } });
     await executor.handle(cmd('op-run-0008', 'run-batch', 2, { taskId: TASK, spec: { ...countTo(5), vcpus: 0 } }));
     expect(results[1]).toMatchObject({ outcome: 'failed', error: { code: 'INVALID_SPEC' } });
     expect(results[1]?.error?.message).toContain('vcpus');
