@@ -11,6 +11,7 @@ import { frameworkErrors, installErrorHandlers } from './error-handler.js';
 import { dashboardApiRoutes, dashboardPageRoutes, DashboardFeed, DEFAULT_SAMPLER, FleetSampler, type SamplerOptions } from './dashboard/index.js';
 import { DeskpoolMetrics, metricsRoutes } from './metrics/index.js';
 import type { SchedulerNotifier } from './notifier.js';
+import { rejectNulCharacters } from './nul-guard.js';
 import { registerRateLimits, type RateLimitSettings } from './rate-limit.js';
 import type { RouteDeps } from './route-deps.js';
 import { apiTokenRoutes } from './routes/api-tokens.js';
@@ -81,6 +82,7 @@ export async function buildApp(config: AppConfig, deps: AppDeps): Promise<Fastif
   app.decorateRequest('principal', null);
   if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
   if (config.rateLimits) await registerRateLimits(app, config.rateLimits);
+  app.addHook('preValidation', rejectNulCharacters);
 
   await app.register(swagger, {
     openapi: {

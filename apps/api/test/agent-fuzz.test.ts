@@ -36,6 +36,24 @@ describe('agent protocol fuzzing', () => {
     expect(ops.every((o) => o.status === 'sent' || o.status === 'running')).toBe(true);
   }, 300_000);
 
+  it('refuses the NUL character anywhere in a frame, naming where (it once reached PostgreSQL as a server error)', async () => {
+    const socket = await connectAgent(target);
+    await settled(target.db);
+    const count = await changeCount(target.db);
+    const frames = [
+      { type: 'op-result', seq: 61, at: '2026-11-26T10:00:00.000Z', idempotencyKey: 'op-\u0000x', outcome: 'failed', replayed: false, error: { code: 'X', message: 'y' } },
+      { type: 'op-result', seq: 62, at: '2026-11-26T10:00:00.000Z', idempotencyKey: 'op-nothing-00001', outcome: 'failed', replayed: false, error: { code: 'X', message: 'bad\u0000news' } },
+      { type: 'events-dropped', seq: 63, at: '2026-11-26T10:00:00.000Z', count: 1, oldestAt: '2026-11-26T10:00:00.000Z', newestAt: '2026-11-26T10:00:00.000Z', countsByType: { ['pre\u0000sence']: 1 } },
+    ];
+    for (const frame of frames) {
+      socket.ws.send(JSON.stringify(frame));
+      expect(await socket.next()).toMatchObject({ type: 'error', code: 'MALFORMED_FRAME', refSeq: frame.seq, message: expect.stringMatching(/NUL/) });
+    }
+    expect(socket.ws.readyState).toBe(WebSocket.OPEN);
+    expect(await changeCount(target.db)).toBe(count);
+    socket.close();
+  });
+
   it('treats a replayed frame as already applied: acked again, nothing written twice', async () => {
     const socket = await connectAgent(target);
     const frame = JSON.stringify({ type: 'presence', seq: 41, at: '2026-11-26T10:00:00.000Z', state: 'present', idleSince: null, source: 'evdev' });

@@ -362,6 +362,11 @@ function mutate(value: unknown): fc.Arbitrary<unknown> {
     fc.constant(value),
     fc.tuple(fc.string({ maxLength: 12 }), junk).map(([k, v]) => ({ ...record, [k]: v })),
   ];
+  const stringKeys = keys.filter((k) => typeof record[k] === 'string');
+  if (stringKeys.length > 0) {
+    // A control character (NUL above all: PostgreSQL cannot store it) inside an otherwise valid string.
+    options.push(fc.tuple(fc.constantFrom(...stringKeys), fc.constantFrom('\u0000', '\u0001', '\u001b[31m', '\r\n')).map(([k, c]) => ({ ...record, [k]: `${String(record[k])}${c}` })));
+  }
   if (keys.length > 0) {
     options.push(fc.constantFrom(...keys).map((k) => Object.fromEntries(Object.entries(record).filter(([key]) => key !== k))));
     options.push(fc.tuple(fc.constantFrom(...keys), junk).map(([k, v]) => ({ ...record, [k]: v })));

@@ -34,6 +34,27 @@ describe('REST fuzzing', () => {
     expect(changedTables(digest, await databaseDigest(target.db))).toEqual(['audit_events']);
   });
 
+  it('refuses the NUL character in any body, query or path field with a 400 naming it (PostgreSQL cannot store it)', async () => {
+    const [count, digest] = [await changeCount(target.db), await databaseDigest(target.db)];
+    const admin = { authorization: `Bearer ${target.tokens.admin}` };
+    const cases = [
+      { method: 'POST' as const, url: '/api/v1/pools', payload: { name: 'nul', timeZone: 'UTC', description: 'a\u0000b' }, field: 'body.description' },
+      { method: 'POST' as const, url: '/api/v1/jobs', payload: { name: 'nul', command: ['echo', 'x\u0000'] }, field: 'body.command.1' },
+      { method: 'POST' as const, url: '/api/v1/jobs', payload: { name: 'nul', command: ['true'], env: { ['A\u0000']: '1' } }, field: 'body.env.A\u0000' },
+      { method: 'GET' as const, url: '/api/v1/audit?actor=a%00b', field: 'query.actor' },
+      { method: 'GET' as const, url: '/api/v1/pools/%00', field: 'params.id' },
+    ];
+    for (const c of cases) {
+      const res = await target.app.inject({ method: c.method, url: c.url, headers: admin, ...(c.payload ? { payload: c.payload } : {}) });
+      expect(res.statusCode, c.url).toBe(400);
+      const error = (res.json() as { error: { code: string; details: { issues: { location: string; path: (string | number)[] }[] } } }).error;
+      expect(error.code).toBe('VALIDATION_FAILED');
+      expect([error.details.issues[0]!.location, ...error.details.issues[0]!.path].join('.')).toBe(c.field);
+    }
+    expect(await changeCount(target.db)).toBe(count);
+    expect(changedTables(digest, await databaseDigest(target.db))).toEqual([]);
+  });
+
   it(`answers ${CASES} generated requests without a 5xx, with the error envelope, changing nothing when it refuses (seed ${SEED})`, async () => {
     const tally = await runRestFuzz(target, { count: CASES, seed: SEED, stopAt: 5 });
     expect(tally.findings, `seed ${SEED}`).toEqual([]);

@@ -59,6 +59,26 @@ function toText(raw: RawFrame): { text: string; bytes: number } {
   return { text: buf.toString('utf8'), bytes: buf.length };
 }
 
+/**
+ * Where the first NUL character is, in a string or an object key; null when there is none.
+ * Iterative, so no nesting depth can overflow the stack.
+ */
+function nulPath(value: unknown): string[] | null {
+  const stack: [unknown, string[]][] = [[value, []]];
+  while (stack.length > 0) {
+    const [v, at] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return at;
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [k, child] of Object.entries(v)) {
+        if (k.includes('\u0000')) return [...at, k.replace(/\u0000/g, '\\u0000')];
+        stack.push([child, [...at, k]]);
+      }
+    }
+  }
+  return null;
+}
+
 function issuesOf(error: z.ZodError): { path: string; message: string }[] {
   return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
 }
@@ -82,6 +102,12 @@ function decode(raw: RawFrame, schemas: Record<string, z.ZodType>, direction: 'u
   const refSeq = typeof record.seq === 'number' && Number.isInteger(record.seq) ? record.seq : undefined;
   const refIdempotencyKey = typeof record.idempotencyKey === 'string' ? record.idempotencyKey.slice(0, 128) : undefined;
   const ref = { ...(refSeq !== undefined ? { refSeq } : {}), ...(refIdempotencyKey !== undefined ? { refIdempotencyKey } : {}) };
+  const nulAt = nulPath(value);
+  if (nulAt) {
+    // Neither end can store it (PostgreSQL refuses U+0000 in text and jsonb): refused here, by field.
+    const where = nulAt.join('.') || '(root)';
+    return { ok: false, error: errorFrame('MALFORMED_FRAME', `${where}: strings must not contain the NUL character (\\u0000)`, { ...ref, details: { issues: [{ path: where, message: 'contains U+0000' }] } }) };
+  }
   const schema = Object.hasOwn(schemas, type) ? schemas[type] : undefined;
   if (!schema) {
     return {
