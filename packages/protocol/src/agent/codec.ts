@@ -71,7 +71,7 @@ function nulPath(value: unknown): string[] | null {
       if (v.includes('\u0000')) return at;
     } else if (typeof v === 'object' && v !== null) {
       for (const [k, child] of Object.entries(v)) {
-        if (k.includes('\u0000')) return [...at, k.replace(/\u0000/g, '\\u0000')];
+        if (k.includes('\u0000')) return [...at, k.replaceAll('\u0000', '\\u0000')];
         stack.push([child, [...at, k]]);
       }
     }
