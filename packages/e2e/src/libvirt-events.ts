@@ -3,6 +3,8 @@
 import { spawn } from 'node:child_process';
 
 export interface LifecycleWatch {
+  /** Every event line seen so far. */
+  readonly lines: string[];
   /** Resolves with performance.now() at the first event line matching `pattern` after now. */
   next(pattern: RegExp, timeoutMs?: number): Promise<number>;
   close(): void;
@@ -12,6 +14,7 @@ export interface LifecycleWatch {
 export async function watchLifecycle(uri: string, domain: string): Promise<LifecycleWatch> {
   const proc = spawn('virsh', ['-c', uri, 'event', '--domain', domain, '--event', 'lifecycle', '--loop'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const waiters: { pattern: RegExp; resolve: (t: number) => void }[] = [];
+  const seen: string[] = [];
   let buffered = '';
   proc.stdout.setEncoding('utf8');
   proc.stdout.on('data', (chunk: string) => {
@@ -20,6 +23,7 @@ export async function watchLifecycle(uri: string, domain: string): Promise<Lifec
     const lines = buffered.split('\n');
     buffered = lines.pop() ?? '';
     for (const line of lines) {
+      if (line.trim()) seen.push(line.trim());
       for (const w of [...waiters]) {
         if (w.pattern.test(line)) {
           waiters.splice(waiters.indexOf(w), 1);
@@ -32,6 +36,7 @@ export async function watchLifecycle(uri: string, domain: string): Promise<Lifec
   await new Promise((r) => setTimeout(r, 500));
   if (proc.exitCode !== null) throw new Error(`virsh event exited with ${proc.exitCode}`);
   return {
+    lines: seen,
     next(pattern, timeoutMs = 120_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no lifecycle event ${String(pattern)} for ${domain} within ${timeoutMs} ms`)), timeoutMs);
