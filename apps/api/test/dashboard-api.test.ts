@@ -67,7 +67,7 @@ describe('GET /dashboard (the page)', () => {
   });
 
   it('serves nothing else from disk', async () => {
-    for (const path of ['/dashboard/index.ts', '/dashboard/..%2Froutes.ts', '/dashboard/%2e%2e%2f%2e%2e%2fpackage.json']) {
+    for (const path of ['/dashboard/index.ts', '/dashboard/constructor', '/dashboard/__proto__', '/dashboard/..%2Froutes.ts', '/dashboard/%2e%2e%2f%2e%2e%2fpackage.json']) {
       const res = await get(path, null);
       expect(res.status, path).toBe(404);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');

@@ -103,18 +103,18 @@ export const dashboardApiRoutes: FastifyPluginAsyncZod<DashboardRouteDeps> = asy
 
 /** The page's files, kept beside the sources (tsc does not copy them; dist/ resolves to the same place). */
 const STATIC_DIR = fileURLToPath(new URL('../../src/dashboard/static/', import.meta.url));
-const PAGES: Record<string, { file: string; type: string }> = {
-  '': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  'dashboard.js': { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' },
-  'dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' },
-};
+const PAGES = new Map<string, { file: string; type: string }>([
+  ['', { file: 'index.html', type: 'text/html; charset=utf-8' }],
+  ['dashboard.js', { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' }],
+  ['dashboard.css', { file: 'dashboard.css', type: 'text/css; charset=utf-8' }],
+]);
 
 /** GET /dashboard: the page itself (public: it holds no data; it asks for a token). */
 export const dashboardPageRoutes: FastifyPluginAsync = async (app) => {
   const cache = new Map<string, Buffer>();
   const serve = async (name: string, reply: FastifyReply) => {
-    const page = PAGES[name];
-    if (!page) throw new ApiError(404, 'NOT_FOUND', `no dashboard file ${name}`);
+    const page = PAGES.get(name);
+    if (!page) throw new ApiError(404, 'NOT_FOUND', 'no such dashboard file');
     let body = cache.get(page.file);
     if (!body) cache.set(page.file, (body = await readFile(STATIC_DIR + page.file)));
     return reply
