@@ -9,6 +9,7 @@ import type { Clock, TimerHandle } from './clock.js';
 import { consoleLogFor } from './batch/console-log.js';
 import { BatchTaskStore } from './batch/task-store.js';
 import { BatchWatcher } from './batch/watcher.js';
+import { DEFAULT_PROTECTED_DIRS } from './commands/batch-isolation.js';
 import { CommandExecutor, type ExecutorOptions, type HostPower } from './commands/executor.js';
 import { CommandJournal } from './commands/journal.js';
 import { sftpStateMover } from './commands/state-mover.js';
@@ -159,7 +160,13 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     deps.power,
     30_000,
     config.stateMover ? sftpStateMover(config.stateMover) : undefined,
-    { consoleDir: config.consoleDir ?? path.join(config.stateDir, 'consoles'), batch: batchWatcher, ...deps.executor },
+    {
+      consoleDir: config.consoleDir ?? path.join(config.stateDir, 'consoles'),
+      batch: batchWatcher,
+      // The agent's own state (its credential, journal) is out of every batch VM's reach too.
+      batchIsolation: { protectedDirs: [...DEFAULT_PROTECTED_DIRS, config.stateDir] },
+      ...deps.executor,
+    },
   );
 
   let lastPresenceSource: PresenceSource = config.presenceSources[0]?.kind ?? 'evdev';

@@ -11,6 +11,8 @@ import { decideCommand, reconcileInterrupted } from './decide.js';
 import { BATCH_DOMAIN_PREFIX, DEFAULT_WAKE_ON_LAN, planReconcile, sendMagicPacket, stateFileStillNeeded, type WakeOnLanTarget } from './fleet.js';
 import type { CommandJournal, JournalBegin, JournalEnd } from './journal.js';
 import type { StateMover } from './state-mover.js';
+import { batchSpecProblems, checkpointPathProblem, DEFAULT_BATCH_IMAGE_DIRS, DEFAULT_PROTECTED_DIRS } from './batch-isolation.js';
+import { prepareStateFile, sealStateFile } from './state-files.js';
 
 export interface OpReport {
   idempotencyKey: string;
@@ -61,6 +63,12 @@ export interface ExecutorOptions {
    * key or environment variable reaches it; only code that builds AgentDeps can set it.
    */
   testOnlyDisableFencing?: boolean;
+  /**
+   * What batch VMs may use: disk images only from `imageDirs` (default /var/lib/deskpool/images),
+   * nothing in `protectedDirs` (default: saved desktop states, checkpoints, libvirt's managed
+   * saves; the agent adds its state dir), and never a desktop's disk (see batch-isolation.ts).
+   */
+  batchIsolation?: { imageDirs?: string[]; protectedDirs?: string[] };
 }
 
 export const DEFAULT_CONSOLE_DIR = '/var/lib/deskpool-agent/consoles';
@@ -83,6 +91,8 @@ class CommandFailure extends Error {
  * VMs travels on the wire (`after`) and is awaited here.
  */
 export class CommandExecutor {
+  /** Disk images of desktops defined here: no batch VM may be given one. */
+  private readonly desktopDisks = new Set<string>();
   private readonly perVm = new Map<string, Promise<void>>();
   /** Commands waiting for a key to finish (its `end` is journaled). */
   private readonly finishWaiters = new Map<string, (() => void)[]>();
@@ -206,7 +216,11 @@ export class CommandExecutor {
         const name = command.target.domainName;
         // Without a spec the driver answers for a missing domain (DOMAIN_NOT_FOUND), unless the
         // PC provides the image itself (the simulated office does).
-        if (command.params.spec && (await d.state(name)) === 'missing') await d.define(await this.completeSpec(command.params.spec, name, false), opts);
+        if (command.params.spec && (await d.state(name)) === 'missing') {
+          const spec = await this.completeSpec(command.params.spec, name, false);
+          for (const disk of spec.disks) this.desktopDisks.add(disk.path);
+          await d.define(spec, opts);
+        }
         return { ...(await d.start(name, opts)) };
       }
       case 'suspend':
@@ -222,7 +236,7 @@ export class CommandExecutor {
         return this.awaitArrival(command.target.domainName, command.params.arrivalTimeoutSeconds * 1000, onProgress);
       }
       case 'save-state':
-        return { ...(await d.saveToFile(command.target.domainName, command.params.path, opts)) };
+        return this.saveStateFile(command.target.domainName, command.params.path, opts);
       case 'move-state':
         if (!this.moveState) throw new CommandFailure('NOT_CONFIGURED', 'move-state needs an SSH identity: set stateMover (privateKeyPath, username) in the agent config');
         return this.moveState(command.params, onProgress);
@@ -232,7 +246,7 @@ export class CommandExecutor {
         const p = command.params;
         this.options.batch?.leaving(p.taskId);
         try {
-          const r = p.path ? await d.saveToFile(command.target.domainName, p.path, opts) : await d.managedSave(command.target.domainName, opts);
+          const r = p.path ? await this.saveStateFile(command.target.domainName, p.path, opts) : await d.managedSave(command.target.domainName, opts);
           return { ...r, taskId: p.taskId };
         } catch (err) {
           this.options.batch?.stayed(p.taskId);
@@ -283,6 +297,10 @@ export class CommandExecutor {
     const before = await d.state(name);
     let result: Record<string, unknown>;
     const exists = this.options.stateFileExists ?? ((file: string) => fs.stat(file).then((s) => s.isFile() && s.size > 0, () => false));
+    if (p.restoreFrom) {
+      const problem = await checkpointPathProblem(p.restoreFrom);
+      if (problem) throw new CommandFailure('BATCH_ISOLATION', `task ${p.taskId} may resume only from its checkpoint: ${problem}`);
+    }
     const checkpointHere = p.restoreFrom ? await exists(p.restoreFrom) : false;
     if (before === 'running' || before === 'paused') {
       result = { changed: false };
@@ -294,13 +312,38 @@ export class CommandExecutor {
       throw new CommandFailure('CHECKPOINT_MISSING', `checkpoint ${p.restoreFrom} of task ${p.taskId} is not on this host and ${name} has no managed save here (${before}); move the checkpoint here or resume the task where it lies`);
     } else {
       if (before === 'missing') {
-        if (p.spec) await d.define(await this.completeSpec(p.spec, name, true), opts);
+        if (p.spec) await d.define(await this.isolatedBatchSpec(p.spec, name), opts);
         else if (p.guest) await d.define(await this.standardGuestSpec(name, p.guest), opts);
       }
       result = { ...(await d.start(name, opts)) };
     }
     await this.options.batch?.started({ taskId: p.taskId, domainName: name, generation: command.target.generation, logPath, ...(p.outputOffset !== undefined ? { outputOffset: p.outputOffset } : {}) });
     return { ...result, state: await d.state(name), taskId: p.taskId, consoleLog: logPath };
+  }
+
+  /** A batch VM's definition, refused (BATCH_ISOLATION) when it would reach a desktop's data. */
+  private async isolatedBatchSpec(raw: Record<string, unknown>, domainName: string): Promise<DomainSpec> {
+    const spec = await this.completeSpec(raw, domainName, true);
+    const policy = this.options.batchIsolation;
+    const problems = await batchSpecProblems(spec, {
+      imageDirs: policy?.imageDirs ?? DEFAULT_BATCH_IMAGE_DIRS,
+      protectedDirs: policy?.protectedDirs ?? DEFAULT_PROTECTED_DIRS,
+      desktopDisks: this.desktopDisks,
+    });
+    if (problems.length > 0) throw new CommandFailure('BATCH_ISOLATION', `batch VM ${domainName} refused: ${problems.join('; ')}`);
+    return spec;
+  }
+
+  /**
+   * Saves to a file readable by root only: its directory made 0700 first, the file 0600 after.
+   * Skipped when saved states live in simulated storage (stateFileExists is then given).
+   */
+  private async saveStateFile(domainName: string, file: string, opts: { onProgress: (p: Progress) => void }): Promise<Record<string, unknown>> {
+    const onDisk = this.options.stateFileExists === undefined;
+    if (onDisk) await prepareStateFile(file);
+    const result = await this.driver.saveToFile(domainName, file, opts);
+    if (onDisk) await sealStateFile(file);
+    return { ...result };
   }
 
   private consoleLogOf(domainName: string): string {
