@@ -1,10 +1,13 @@
 // Each simulated PC's hypervisor: a SimulatedDriver plus what the office around it provides.
 // - Shared storage: a desktop suspended on one PC can be restored on another (the pool uses
 //   storageMode "shared"); save files live wherever they were written and are fetched on use.
-// - The desktop images installed on the PCs and the standard batch image (the run-batch
-//   command carries no domain spec, so the PC must already have the image).
+// - The desktop images installed on the PCs and the standard batch image. A batch task's VM is
+//   defined by the agent from its run-batch command (the standard guest with the task's command);
+//   here the guest is the office's model instead: it runs until the office says its work is done
+//   (batchGuestFinishes), then prints its result line and powers off, and the agent reports
+//   task-finished as it would for a real guest.
 // - A record of when each domain started and stopped running on which PC, for the summary.
-import type { DomainSpecInput, HypervisorDriver, OpOptions, SimClock, SimulatedDriver } from '@deskpool/kvm-driver';
+import { InvalidState, type DomainSpecInput, type HypervisorDriver, type OpOptions, type SimClock, type SimulatedDriver } from '@deskpool/kvm-driver';
 
 export interface RunInterval {
   domain: string;
@@ -67,8 +70,29 @@ function batchImage(name: string): DomainSpecInput {
     memoryMiB: 2048,
     maxMemoryMiB: 2048,
     serialLogPath: `/var/log/deskpool/${name}.log`,
-    boot: { kernel: '/var/lib/deskpool/images/batch-vmlinuz', cmdline: 'deskpool.mode=counter' },
+    boot: { kernel: '/var/lib/deskpool/images/batch-vmlinuz', cmdline: BATCH_GUEST_CMDLINE },
   };
+}
+
+/** The simulated batch guest prints its banner and then waits (no per-step console output). */
+const BATCH_GUEST_CMDLINE = 'console=ttyS0 deskpool.mode=idle';
+
+/**
+ * The batch guest on PC `pc` has done its work: it prints its result and powers off, which its
+ * agent reports as task-finished (exit code 0). False when the guest is not running there.
+ */
+export function batchGuestFinishes(fabric: OfficeFabric, pc: number, domain: string, result = 'done'): boolean {
+  const driver = fabric.drivers[pc];
+  if (!driver) throw new Error(`PC ${pc} has no hypervisor in this office`);
+  try {
+    driver.guestExit(domain, 0, result);
+  } catch (err) {
+    // Checkpointed or stopped a moment ago: its work ends wherever it runs next.
+    if (err instanceof InvalidState) return false;
+    throw err;
+  }
+  fabric.markStopped(domain, pc);
+  return true;
 }
 
 export function desktopImage(name: string, vcpus: number, memoryMiB: number): DomainSpecInput {
@@ -131,6 +155,9 @@ export function officeHypervisor(fabric: OfficeFabric, pc: number, driver: Simul
   };
 
   const overrides: Partial<HypervisorDriver> = {
+    // The agent defines a task's VM as the standard guest with the task's command; the office
+    // runs its own model of that guest, with the size and console the agent asked for.
+    define: (spec, opts) => driver.define(spec.name.startsWith('dp-task-') ? { ...spec, disks: [], boot: { kernel: '/var/lib/deskpool/images/batch-vmlinuz', cmdline: BATCH_GUEST_CMDLINE } } : spec, opts),
     start: (name, opts) => running(name, () => startOrRestore(name, opts)),
     restore: (name, opts) => running(name, () => startOrRestore(name, opts)),
     restoreFromFile: async (path, opts) => {

@@ -14,7 +14,7 @@ import type { HostInventory } from '@deskpool/protocol';
 import { ALL_TIMERS, TIMER_KINDS, createSchedulerRuntime, type RuntimeTimer, type SchedulerRuntime } from '@deskpool/scheduler';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { OfficeFabric, desktopImage, officeHypervisor, type RunInterval } from './office-hypervisor.js';
+import { OfficeFabric, batchGuestFinishes, desktopImage, officeHypervisor, type RunInterval } from './office-hypervisor.js';
 import type { DemoOptions } from './options.js';
 import { buildScenario, type Person, type Scenario } from './scenario.js';
 import { summarize, type DemoSummary } from './summary.js';
@@ -269,6 +269,8 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
         driver: { kind: 'simulated' },
         heartbeatIntervalSeconds: 600,
         domainPollSeconds: 1800,
+        // Guests powering off are seen as hypervisor events; the poll is only a fallback.
+        batchPollSeconds: 1800,
         inventoryIntervalSeconds: 86_400,
         reconnectInitialMs: 200,
         reconnectMaxMs: 5000,
@@ -284,6 +286,8 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
           driver,
           clock: time,
           libvirtUri: null,
+          // Checkpoints live on the office's shared storage, wherever they were written.
+          executor: { stateFileExists: (file) => Promise.resolve(fabric.holderOf(file) !== undefined) },
           inventory: async () => inventoryOf(pc),
           log: () => undefined,
         }),
@@ -370,11 +374,8 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
         due.map(async (i) => {
           reported.add(i);
           const taskId = i.domain.slice('dp-task-'.length);
-          finished.add(taskId);
-          // The guest powers off when its work is done; its result reaches the scheduler.
-          await drivers[i.pc]?.destroy(i.domain);
-          const task = await prisma.batchTask.findUnique({ where: { id: taskId }, select: { generation: true } });
-          if (task) await runtime.events.publishTaskFinished({ taskId, generation: task.generation, outcome: 'succeeded' });
+          // The guest powers off when its work is done; its agent reports task-finished.
+          if (batchGuestFinishes(fabric, i.pc, i.domain, `frames rendered for ${taskId}`)) finished.add(taskId);
         }),
       );
     });

@@ -2,7 +2,7 @@
 // installed images, and the record of what ran where.
 import { SimulatedDriver, VirtualClock } from '@deskpool/kvm-driver';
 import { describe, expect, it } from 'vitest';
-import { OfficeFabric, desktopImage, officeHypervisor } from '../src/index.js';
+import { OfficeFabric, batchGuestFinishes, desktopImage, officeHypervisor } from '../src/index.js';
 
 function office(pcs: number) {
   const clock = new VirtualClock();
@@ -50,5 +50,23 @@ describe('office hypervisor', () => {
   it('refuses to start a domain that no image or save file describes', async () => {
     const { drivers } = office(1);
     await expect(drivers[0]?.start('desk-nobody')).rejects.toThrow();
+  });
+});
+
+describe('office batch guests', () => {
+  it('run the office model of the standard guest the agent defines, and power off with a result line when their work is done', async () => {
+    const { fabric, drivers } = office(1);
+    const [a] = drivers;
+    if (!a) throw new Error('one PC expected');
+    const task = 'dp-task-2f0e5a8c-0000-4000-8000-000000000002';
+    const console = '/var/lib/deskpool-agent/consoles/task.log';
+    // What the agent defines for a command job: the standard guest, its command on the cmdline.
+    await a.define({ name: task, domainType: 'qemu', vcpus: 1, maxVcpus: 1, memoryMiB: 512, maxMemoryMiB: 512, serialLogPath: console, boot: { kernel: '/k', cmdline: 'deskpool.cmd=ZWNobyBoaQ== deskpool.poweroff=1' } });
+    await a.start(task);
+    expect(await a.state(task)).toBe('running');
+    batchGuestFinishes(fabric, 0, task, 'frames 1-10');
+    expect(await a.state(task)).toBe('shutoff');
+    expect(fabric.drivers[0]?.serialLog(console)).toMatch(/^DESKPOOL-RESULT exit=0 frames 1-10$/m);
+    expect(fabric.intervals.filter((i) => i.domain === task).every((i) => i.until !== null)).toBe(true);
   });
 });
