@@ -7,6 +7,16 @@ export const fleetOptionsSchema = z
   .object({
     /** Simulated days, from Monday 00:00 UTC. */
     days: z.coerce.number().int().min(1).max(28),
+    /** Start at this hour of Monday instead of midnight (people already at their desks have their desktops running). */
+    startHour: z.coerce.number().int().min(0).max(23).default(0),
+    /** Run this many hours instead of `days` whole days. */
+    hours: z.coerce.number().min(1).max(28 * 24).optional(),
+    /**
+     * How the office is set up before the clock starts: "api" (REST calls and real enrollment
+     * per PC, as an admin would) or "database" (rows written in bulk; for large offices, where
+     * set-up is not what is measured).
+     */
+    setup: z.enum(['api', 'database']).default('api'),
     pcs: z.coerce.number().int().min(2).max(2000).default(50),
     /** PCs per pool: a large office is several pools (floors), each planned under its own lock. */
     poolSize: z.coerce.number().int().min(2).max(2000).default(50),
@@ -50,6 +60,9 @@ export function parseFleetOptions(input: unknown): FleetOptions {
 
 const FLAG_NAMES: Record<string, keyof FleetOptions> = {
   '--days': 'days',
+  '--start-hour': 'startHour',
+  '--hours': 'hours',
+  '--setup': 'setup',
   '--pcs': 'pcs',
   '--pool-size': 'poolSize',
   '--speed': 'speed',

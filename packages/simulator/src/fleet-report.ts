@@ -321,7 +321,7 @@ export function computeFleetReport(r: FleetRecord, stepMs = 5 * MIN): FleetRepor
 
   // --- batch ---------------------------------------------------------------------------------
   const perDay = new Map<string, { completed: number; coreHours: number }>();
-  for (let t = r.startMs; t < r.endMs; t += DAY) perDay.set(isoDate(t), { completed: 0, coreHours: 0 });
+  for (let t = r.startMs - (r.startMs % DAY); t < r.endMs; t += DAY) perDay.set(isoDate(t), { completed: 0, coreHours: 0 });
   for (const c of r.completions) {
     const e = perDay.get(isoDate(c.at));
     if (!e) continue;

@@ -2,7 +2,7 @@
 // scheduler runtime on BullMQ, one real agent per PC over a real WebSocket (simulated
 // hypervisor, presence replayed from a trace), one accelerated clock. Presence comes from
 // presence.ts (generated or a CSV), batch work from workload.ts; the report from fleet-report.ts.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { promises as fs } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -11,14 +11,14 @@ import path from 'node:path';
 import { agentConfigSchema, enroll, startAgent, type RunningAgent } from '@deskpool/agent';
 import { buildApp, createAgentGateway, ensureBootstrapAdminToken } from '@deskpool/api';
 import { applyMigrations, createDatabase, createPrisma, dropDatabase, type PrismaClient } from '@deskpool/db';
-import { SimulatedDriver } from '@deskpool/kvm-driver';
+import { SimulatedDriver, type HypervisorDriver } from '@deskpool/kvm-driver';
 import type { HostInventory } from '@deskpool/protocol';
 import { ALL_TIMERS, TIMER_KINDS, createSchedulerRuntime, type RuntimeTimer, type SchedulerRuntime } from '@deskpool/scheduler';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { renderFleetHtml } from './fleet-html.js';
 import { computeFleetReport, type DemandSample, type EventLatency, type FleetReport, type SleepInterval } from './fleet-report.js';
-import type { FleetOptions } from './fleet-options.js';
+import { FleetOptionsInvalid, type FleetOptions } from './fleet-options.js';
 import { OfficeFabric, desktopImage, officeHypervisor, type RunInterval } from './office-hypervisor.js';
 import { ServicesUnavailable } from './office.js';
 import { activityOf, arrivalHistory, generatePresence, parsePresenceCsv, type PresenceDay } from './presence.js';
@@ -33,6 +33,8 @@ const DESKTOP = { vcpus: 2, memoryMiB: 4096 } as const;
 /** Monday 12 January 2026, 00:00 UTC: day one of every multi-day run. */
 export const FLEET_START_MS = Date.UTC(2026, 0, 12);
 const NIGHT = { start: '19:00', end: '07:00', startMinute: 19 * 60, endMinute: 7 * 60 } as const;
+/** Batch tasks of 4 or 8 cores (a VM each), about 8 hours of work: a night's worth per PC. */
+const FLEET_TASK_SHAPES = { coreChoices: [4, 8], meanTaskHours: 8, meanTasksPerJob: 20 } as const;
 /** Activity is reported this often while someone sits at a PC (well under the idle threshold). */
 const ACTIVITY_EVERY_MS = 5 * MIN;
 
@@ -162,16 +164,83 @@ class PowerRecord {
   }
 }
 
+
+/**
+ * The standard batch guest powers off when its command is done; here the simulator decides when
+ * that is (the task's work, from the workload), so batch guests are defined without the
+ * power-off flag and run until the simulator ends them (SimulatedDriver.guestExit).
+ */
+function batchGuestsRunUntilTold(driver: HypervisorDriver): HypervisorDriver {
+  const define: HypervisorDriver['define'] = (spec, opts) => {
+    const boot = (spec as { boot?: { cmdline?: string } }).boot;
+    if (!spec.name.startsWith('dp-task-') || !boot?.cmdline) return driver.define(spec, opts);
+    return driver.define({ ...spec, boot: { ...boot, cmdline: boot.cmdline.replace(/\s*deskpool\.poweroff=1/g, '') } } as typeof spec, opts);
+  };
+  return new Proxy(driver, { get: (target, prop, receiver) => (prop === 'define' ? define : Reflect.get(target, prop, receiver)) as unknown });
+}
+
+interface DatabaseSetup {
+  people: number[];
+  poolOfPc(pc: number): string;
+  history: number[][];
+  apiUrl: string;
+  stateDirRoot: string;
+  /** Filled in: desktop VM id per person. */
+  vmIds: string[];
+  enrolledAt: Date;
+}
+
+/**
+ * The office's rows in bulk: users, hosts with their credentials (what enrollment would have
+ * written), desktops, arrival history; and each PC's credential file for its agent.
+ */
+async function setUpInDatabase(prisma: PrismaClient, s: DatabaseSetup): Promise<void> {
+  const ids = s.people.map(() => ({ user: randomUUID(), host: randomUUID(), vm: randomUUID(), secret: `dph_${randomBytes(32).toString('base64url')}` }));
+  const chunk = 500;
+  for (let k = 0; k < s.people.length; k += chunk) {
+    const part = s.people.slice(k, k + chunk);
+    await prisma.user.createMany({ data: part.map((i) => ({ id: ids[i]?.user ?? '', name: personName(i), role: 'user' as const, poolId: s.poolOfPc(i), arrivals: (s.history[i] ?? []).map((t) => new Date(t)) })) });
+    await prisma.host.createMany({
+      data: part.map((i) => {
+        const inv = inventoryOf(i);
+        return { id: ids[i]?.host ?? '', name: inv.hostname, poolId: s.poolOfPc(i), ownerUserId: ids[i]?.user ?? null, mac: macOf(i), cores: inv.cpuCores, memoryMiB: inv.memoryMiB, diskGiB: inv.diskGiB, inventory: inv as unknown as object, agentVersion: inv.agentVersion };
+      }),
+    });
+    await prisma.hostCredential.createMany({ data: part.map((i) => ({ hostId: ids[i]?.host ?? '', secretHash: createHash('sha256').update(ids[i]?.secret ?? '', 'utf8').digest('hex') })) });
+    await prisma.desktopVm.createMany({
+      data: part.map((i) => ({ id: ids[i]?.vm ?? '', name: desktopOf(i), ownerUserId: ids[i]?.user ?? '', poolId: s.poolOfPc(i), vcpus: DESKTOP.vcpus, memoryMiB: DESKTOP.memoryMiB, maxVcpus: DESKTOP.vcpus, maxMemoryMiB: DESKTOP.memoryMiB, diskGiB: 40, diskLocation: 'shared:/desktops' })),
+    });
+  }
+  await prisma.$executeRaw`UPDATE users u SET home_host_id = h.id FROM hosts h WHERE h.owner_user_id = u.id AND u.home_host_id IS NULL`;
+  for (const i of s.people) {
+    const id = ids[i];
+    if (!id) continue;
+    s.vmIds[i] = id.vm;
+    const dir = path.join(s.stateDirRoot, `pc${i}`);
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(path.join(dir, 'credential.json'), JSON.stringify({ serverUrl: s.apiUrl, hostId: id.host, credential: id.secret, idleThresholdSeconds: 900, enrolledAt: s.enrolledAt.toISOString() }));
+  }
+}
+
 /** Runs the office for `options.days` days from Monday 00:00 and returns its report. */
 export async function runFleet(options: FleetOptions, io: FleetIo): Promise<FleetRun> {
   await checkServices(options);
-  const startMs = FLEET_START_MS;
-  const endMs = startMs + options.days * DAY;
-  const presence: PresenceDay[] = options.presenceCsv ? parsePresenceCsv(await fs.readFile(options.presenceCsv, 'utf8'), options.pcs) : generatePresence({ people: options.pcs, firstDayMs: startMs, days: options.days, seed: options.seed });
-  const inWindow = presence.filter((d) => d.arrivesAt >= startMs && d.leavesAt <= endMs);
-  const history = arrivalHistory(options.pcs, startMs, options.historyWeeks, options.seed);
+  const startMs = FLEET_START_MS + options.startHour * HOUR;
+  const endMs = options.hours !== undefined ? startMs + options.hours * HOUR : FLEET_START_MS + options.days * DAY;
+  if (endMs <= startMs) throw new FleetOptionsInvalid([`--start-hour ${options.startHour} leaves nothing of ${options.days} day(s); give --hours`]);
+  const spanDays = Math.ceil((endMs - FLEET_START_MS) / DAY);
+  const presence: PresenceDay[] = options.presenceCsv ? parsePresenceCsv(await fs.readFile(options.presenceCsv, 'utf8'), options.pcs) : generatePresence({ people: options.pcs, firstDayMs: FLEET_START_MS, days: spanDays, seed: options.seed });
+  // Days overlapping the window: their activity is replayed; those starting in it are mornings.
+  const overlapping = presence.filter((d) => d.leavesAt > startMs && d.arrivesAt < endMs);
+  const inWindow = overlapping.filter((d) => d.arrivesAt >= startMs);
+  const atDeskAtStart = overlapping.filter((d) => d.arrivesAt < startMs);
+  const history = arrivalHistory(options.pcs, FLEET_START_MS, options.historyWeeks, options.seed);
+  // Monday's earlier arrivals belong to the history too when the run starts later in the day.
+  for (const d of atDeskAtStart) history[d.person]?.push(d.arrivesAt);
   const nightCoreHours = options.pcs * FLEET_PC.cores * 12;
-  const jobs: BatchJobPlan[] = options.demand > 0 ? generateWorkload({ ...DEFAULT_WORKLOAD, firstDayMs: startMs, days: options.days, seed: options.seed, coreHoursPerDay: options.demand * nightCoreHours }) : [];
+  const jobs: BatchJobPlan[] = (options.demand > 0 ? generateWorkload({ ...DEFAULT_WORKLOAD, ...FLEET_TASK_SHAPES, firstDayMs: FLEET_START_MS, days: spanDays, seed: options.seed, coreHoursPerDay: options.demand * nightCoreHours }) : []).filter((j) => j.submitAt < endMs);
+  // Work submitted before the window starts is submitted at its start.
+  for (const j of jobs) j.submitAt = Math.max(j.submitAt, startMs);
 
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const cleanups: (() => Promise<void>)[] = [];
@@ -267,23 +336,27 @@ export async function runFleet(options: FleetOptions, io: FleetIo): Promise<Flee
     const poolOfPc = (pc: number): string => pools[Math.floor(pc / options.poolSize)] ?? pools[0] ?? '';
     const stateDirRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'dpfleet-'));
     cleanups.push(() => fs.rm(stateDirRoot, { recursive: true, force: true }));
-    const hosts: string[] = [];
     const people = [...Array(options.pcs).keys()];
     const setupStarted = performance.now();
-    await inBatches(people, 16, async (i) => {
-      const user = await api<{ id: string }>('POST', '/users', { name: personName(i), role: 'user', poolId: poolOfPc(i) });
-      const token = await api<{ token: string }>('POST', '/enrollment-tokens', { poolId: poolOfPc(i), note: `PC of ${personName(i)}` });
-      const enrolled = await enroll({ serverUrl: apiUrl, token: token.token, stateDir: path.join(stateDirRoot, `pc${i}`), inventory: inventoryOf(i) });
-      hosts[i] = enrolled.response.hostId;
-      await api('PATCH', `/hosts/${enrolled.response.hostId}`, { ownerUserId: user.id });
-      await api('PATCH', `/users/${user.id}`, { homeHostId: enrolled.response.hostId });
-      await api('POST', '/vms', { name: desktopOf(i), ownerUserId: user.id, vcpus: DESKTOP.vcpus, memoryMiB: DESKTOP.memoryMiB, diskGiB: 40, diskLocation: 'shared:/desktops' });
-      const past = history[i] ?? [];
-      if (past.length) await prisma.user.update({ where: { id: user.id }, data: { arrivals: past.map((t) => new Date(t)) } });
-    });
+    const vmIds: string[] = [];
+    if (options.setup === 'api') {
+      await inBatches(people, 16, async (i) => {
+        const user = await api<{ id: string }>('POST', '/users', { name: personName(i), role: 'user', poolId: poolOfPc(i) });
+        const token = await api<{ token: string }>('POST', '/enrollment-tokens', { poolId: poolOfPc(i), note: `PC of ${personName(i)}` });
+        const enrolled = await enroll({ serverUrl: apiUrl, token: token.token, stateDir: path.join(stateDirRoot, `pc${i}`), inventory: inventoryOf(i) });
+        await api('PATCH', `/hosts/${enrolled.response.hostId}`, { ownerUserId: user.id });
+        await api('PATCH', `/users/${user.id}`, { homeHostId: enrolled.response.hostId });
+        const vm = await api<{ id: string }>('POST', '/vms', { name: desktopOf(i), ownerUserId: user.id, vcpus: DESKTOP.vcpus, memoryMiB: DESKTOP.memoryMiB, diskGiB: 40, diskLocation: 'shared:/desktops' });
+        vmIds[i] = vm.id;
+        const past = history[i] ?? [];
+        if (past.length) await prisma.user.update({ where: { id: user.id }, data: { arrivals: past.map((t) => new Date(t)) } });
+      });
+    } else {
+      await setUpInDatabase(prisma, { people, poolOfPc, history, apiUrl, stateDirRoot, vmIds, enrolledAt: new Date(startMs) });
+    }
     const submitter = await api<{ id: string }>('POST', '/users', { name: 'batch-users', role: 'submitter', poolId: pools[0] });
     const submitterToken = await api<{ token: string }>('POST', '/api-tokens', { name: 'batch-users', role: 'submitter', userId: submitter.id });
-    io.print(`  set up ${options.pcs} PCs, users and desktops through the API in ${((performance.now() - setupStarted) / 1000).toFixed(0)} s`);
+    io.print(`  set up ${options.pcs} PCs, users and desktops (${options.setup === 'api' ? 'through the API, real enrollment' : 'in the database, in bulk'}) in ${((performance.now() - setupStarted) / 1000).toFixed(0)} s`);
 
     // --- simulated PCs, power and Wake-on-LAN ------------------------------------------------
     const fabric = new OfficeFabric(time);
@@ -298,18 +371,31 @@ export async function runFleet(options: FleetOptions, io: FleetIo): Promise<Flee
     await new Promise<void>((resolve) => wol.bind(0, '127.0.0.1', resolve));
     cleanups.push(async () => void wol.close());
     const wolPort = wol.address().port;
+    const bases: SimulatedDriver[] = [];
     const drivers = people.map((i) => {
       fabric.addImage(desktopImage(desktopOf(i), DESKTOP.vcpus, DESKTOP.memoryMiB));
       const base = new SimulatedDriver({ hostname: inventoryOf(i).hostname, cpus: FLEET_PC.cores, memoryMiB: FLEET_PC.memoryMiB, clock: time });
-      return officeHypervisor(fabric, i, base);
+      bases[i] = base;
+      return batchGuestsRunUntilTold(officeHypervisor(fabric, i, base));
     });
+    // People already at their desks when the run starts have their desktop running there.
+    const deskAtStart = new Set(atDeskAtStart.map((d) => d.pc));
+    // (The boots complete once the clock runs; their agents find them running.)
+    const boots: Promise<unknown>[] = [];
+    for (const pc of deskAtStart) {
+      boots.push(drivers[pc]?.start(desktopOf(pc)) ?? Promise.resolve());
+      const vmId = vmIds[pc];
+      const hostId = (await prisma.host.findFirst({ where: { name: inventoryOf(pc).hostname }, select: { id: true } }))?.id;
+      if (vmId && hostId) await prisma.desktopVm.update({ where: { id: vmId }, data: { state: 'RUNNING', currentHostId: hostId, fencingGeneration: 1 } });
+    }
 
-    time.begin();
+    // The clock stands still while the agents connect (their timers count from begin()).
     const agents: RunningAgent[] = [];
     cleanups.push(async () => void (await Promise.all(agents.map((a) => a.stop().catch(() => undefined)))));
     const tracesByPc: number[][] = people.map(() => []);
-    for (const d of inWindow) tracesByPc[d.pc]?.push(...activityOf(d, ACTIVITY_EVERY_MS));
-    for (const i of people) {
+    for (const d of overlapping) tracesByPc[d.pc]?.push(...activityOf(d, ACTIVITY_EVERY_MS).filter((t) => t >= startMs && t < endMs));
+    const agentsStarted = performance.now();
+    await inBatches(people, 25, async (i) => {
       const stateDir = path.join(stateDirRoot, `pc${i}`);
       const credential = JSON.parse(await fs.readFile(path.join(stateDir, 'credential.json'), 'utf8')) as { serverUrl: string; hostId: string; credential: string; enrolledAt: string };
       const now = time.now();
@@ -341,11 +427,22 @@ export async function runFleet(options: FleetOptions, io: FleetIo): Promise<Flee
           inventory: async () => inventoryOf(i),
           // The PC suspends to RAM; its agent's connection is kept in the simulation (see docs/simulator.md).
           power: async () => power.sleep(i),
-          executor: { wakeOnLan: { address: '127.0.0.1', port: wolPort } },
+          // Checkpoints live on the office's shared storage (the simulated PCs' files).
+          executor: { wakeOnLan: { address: '127.0.0.1', port: wolPort }, stateFileExists: async (file: string) => fabric.holderOf(file) !== undefined },
           log: () => undefined,
         }),
       );
+    });
+    // Every agent has said hello before simulated time starts.
+    const hostIds = (await prisma.host.findMany({ select: { id: true } })).map((h) => h.id);
+    for (let waited = 0; waited < 120_000; waited += 500) {
+      const online = await prisma.host.count({ where: { id: { in: hostIds }, onlineState: 'online' } });
+      if (online >= options.pcs) break;
+      await new Promise((r) => setTimeout(r, 500));
     }
+    io.print(`  ${agents.length} agents connected in ${((performance.now() - agentsStarted) / 1000).toFixed(0)} s; simulated time starts`);
+    time.begin();
+    await Promise.all(boots);
 
     // --- the scheduler's timers on the shared clock ------------------------------------------
     let running = true;
@@ -434,8 +531,15 @@ export async function runFleet(options: FleetOptions, io: FleetIo): Promise<Flee
           reported.add(i);
           const info = taskInfo.get(i.domain);
           const taskId = i.domain.slice('dp-task-'.length);
-          await drivers[i.pc]?.destroy(i.domain);
           completions.push({ at: time.now(), cores: info?.cores ?? 0, workMs: info?.workMs ?? 0 });
+          const base = bases[i.pc] as (SimulatedDriver & { guestExit?: (name: string, exitCode: number) => void }) | undefined;
+          if (typeof base?.guestExit === 'function') {
+            // The guest prints its result and powers off; the agent reports task-finished.
+            base.guestExit(i.domain, 0);
+            fabric.markStopped(i.domain, i.pc);
+            return;
+          }
+          await drivers[i.pc]?.destroy(i.domain);
           const task = await prisma.batchTask.findUnique({ where: { id: taskId }, select: { generation: true } });
           if (task) await runtime.events.publishTaskFinished({ taskId, generation: task.generation, outcome: 'succeeded' });
         }),

@@ -12,6 +12,7 @@ export class AcceleratedTime implements AgentClock, SimClock, SchedulerClock {
   /** null until begin(): setting the office up takes no simulated time. */
   private realOrigin: number | null = null;
   private readonly timers = new Map<number, NodeJS.Timeout>();
+  private readonly pending = new Map<number, { fn: () => void; ms: number }>();
 
   constructor(
     readonly startMs: number,
@@ -20,9 +21,12 @@ export class AcceleratedTime implements AgentClock, SimClock, SchedulerClock {
     if (!(speed > 0)) throw new RangeError('speed must be positive');
   }
 
-  /** Starts the clock running. */
+  /** Starts the clock running (and the timers set while it stood still). */
   begin(): void {
-    this.realOrigin ??= performance.now();
+    if (this.realOrigin !== null) return;
+    this.realOrigin = performance.now();
+    for (const [id, t] of this.pending) this.schedule(id, t.fn, t.ms);
+    this.pending.clear();
   }
 
   now(): number {
@@ -32,15 +36,26 @@ export class AcceleratedTime implements AgentClock, SimClock, SchedulerClock {
 
   setTimeout(fn: () => void, ms: number): { id: number } {
     const id = nextHandle++;
+    // Before begin() the clock stands still: a timer counts from the moment it starts running,
+    // so a large office can connect its agents without simulated time passing.
+    if (this.realOrigin === null) {
+      this.pending.set(id, { fn, ms });
+      return { id };
+    }
+    this.schedule(id, fn, ms);
+    return { id };
+  }
+
+  private schedule(id: number, fn: () => void, ms: number): void {
     const timer = setTimeout(() => {
       this.timers.delete(id);
       fn();
     }, Math.max(0, ms) / this.speed);
     this.timers.set(id, timer);
-    return { id };
   }
 
   clearTimeout(handle: { readonly id: number }): void {
+    this.pending.delete(handle.id);
     clearTimeout(this.timers.get(handle.id));
     this.timers.delete(handle.id);
   }
@@ -72,5 +87,6 @@ export class AcceleratedTime implements AgentClock, SimClock, SchedulerClock {
   clearAll(): void {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    this.pending.clear();
   }
 }
