@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { changeCount, changedTables, connectAgent, databaseDigest, runAgentFuzz, settled, startFuzzTarget, type FuzzTarget } from './fuzz-kit.js';
 
 /** CI's short form; the bench runs the long one. */
-const CASES = Number(process.env.DESKPOOL_FUZZ_AGENT_CASES ?? 1500);
+const CASES = Number(process.env.DESKPOOL_FUZZ_AGENT_CASES ?? 1000);
 const SEED = Number(process.env.DESKPOOL_FUZZ_SEED ?? Date.now() % 2 ** 31);
 
 let target: FuzzTarget;

@@ -6,7 +6,7 @@ import { recordAudit } from '@deskpool/db';
 import { changeCount, changedTables, databaseDigest, runRestFuzz, startFuzzTarget, type FuzzTarget } from './fuzz-kit.js';
 
 /** CI's short form; `npm run bench -w @deskpool/api` runs the long one. */
-const CASES = Number(process.env.DESKPOOL_FUZZ_REST_CASES ?? 1500);
+const CASES = Number(process.env.DESKPOOL_FUZZ_REST_CASES ?? 1000);
 const SEED = Number(process.env.DESKPOOL_FUZZ_SEED ?? Date.now() % 2 ** 31);
 
 let target: FuzzTarget;
