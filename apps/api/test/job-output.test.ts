@@ -1,6 +1,10 @@
 // Job logs and results: storage rules (idempotent chunks, gaps, size cap, results) and the REST
 // routes (owner-only, field-naming errors, follow streaming over a real socket).
+import type { TaskFinishedFrame, TaskOutputFrame } from '@deskpool/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyUpFrame } from '../src/agent/frames.js';
+import { HeartbeatWriter } from '../src/agent/heartbeats.js';
+import { systemClock } from '../src/clock.js';
 import { gapMarker } from '../src/task-output/assemble.js';
 import { TaskOutputStore } from '../src/task-output/store.js';
 import { errorOf, fieldsOf, MISSING_ID, startHarness, type Harness } from './helpers.js';
@@ -74,6 +78,28 @@ describe('task output storage', () => {
     expect(await store.appendPiece({ taskId: MISSING_ID, generation: 1, offset: 0, data: 'x', at })).toBe('unknown-task');
     expect(await store.appendPiece({ taskId: 'not-a-uuid', generation: 1, offset: 0, data: 'x', at })).toBe('unknown-task');
     expect(await store.recordFinished({ taskId: MISSING_ID, generation: 1, exitCode: 0, at })).toBe('unknown-task');
+  });
+});
+
+describe('from agent frames to job logs', () => {
+  it('stores the frames the gateway accepts (replays once) and serves them as the log and result', async () => {
+    const { jobId, taskIds: [taskId] } = await submitJob(h.tokens.submitter);
+    const pool = await h.db.prisma.pool.create({ data: { name: 'frames-pool', timeZone: 'UTC' } });
+    const host = await h.db.prisma.host.create({ data: { name: 'pc-frames', poolId: pool.id } });
+    await h.db.prisma.batchTask.update({ where: { id: taskId! }, data: { state: 'running', hostId: host.id, generation: 1 } });
+    await h.db.prisma.operation.create({ data: { idempotencyKey: `run-${taskId}`, hostId: host.id, taskId: taskId!, kind: 'run-batch', generation: 1 } });
+    const ctx = {
+      prisma: h.db.prisma, redis: h.redis, clock: systemClock, credentialId: 'unused', heartbeats: new HeartbeatWriter(h.db.prisma, systemClock),
+      keyPrefix: `dpt-job-output-${taskId}:`, hostId: host.id, hostName: host.name, taskOutput: store,
+    };
+    const out = (seq: number, offset: number, data: string): TaskOutputFrame => ({ type: 'task-output', seq, at, taskId: taskId!, generation: 1, offset, data });
+    for (const frame of [out(1, 0, 'PROGRESS 1/2\n'), out(2, 13, 'PROGRESS 2/2\n'), out(2, 13, 'PROGRESS 2/2\n')]) expect(await applyUpFrame(ctx, frame)).toBeNull();
+    const done: TaskFinishedFrame = { type: 'task-finished', seq: 3, at, taskId: taskId!, generation: 1, exitCode: 0, result: 'count=2' };
+    expect(await applyUpFrame(ctx, done)).toBeNull();
+    expect((await logsOf(h.tokens.submitter, jobId, 0)).body).toBe('PROGRESS 1/2\nPROGRESS 2/2\n');
+    const results = (await h.call(h.tokens.submitter, { method: 'GET', url: `/api/v1/jobs/${jobId}/results` })).json() as { tasks: unknown[] };
+    expect(results.tasks[0]).toMatchObject({ exitCode: 0, result: 'count=2', resultGeneration: 1 });
+    await h.redis.del(`${ctx.keyPrefix}events`);
   });
 });
 
