@@ -39,6 +39,9 @@ async function main(): Promise<void> {
         stateDir: a.stateDir,
         presenceSources: [{ kind: 'trace', path: tracePath }],
         driver: { kind: 'simulated' },
+        // The person's idle threshold at the PC; the pool's rule (1 min, counted from the last
+        // input) decides when the desktop is suspended.
+        idleThresholdSeconds: 10,
         domainPollSeconds: 5,
         inventoryIntervalSeconds: 3600,
         reconnectInitialMs: 200,

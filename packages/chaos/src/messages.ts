@@ -13,25 +13,26 @@ export const officeConfigSchema = z
     cpus: z.number().int().positive(),
     memoryMiB: z.number().int().positive(),
     timings: z.record(z.string(), z.number()).optional(),
+    /** Guest time each batch task's work takes. */
+    taskSeconds: z.number().positive(),
   })
   .strict();
 export type OfficeConfig = z.infer<typeof officeConfigSchema>;
 
 export type OfficeControl =
   | { id: number; type: 'record'; paths: string[] }
-  | { id: number; type: 'slow-disk'; pc: number; delayMs: number; durationMs: number }
-  | { id: number; type: 'finish-task'; pc: number; domain: string };
+  | { id: number; type: 'slow-disk'; pc: number; delayMs: number; durationMs: number };
 
 export type OfficeReply =
   | { id: number; type: 'ok' }
   | { id: number; type: 'error'; message: string }
-  | { id: number; type: 'finished'; wasRunning: boolean }
   | {
       id: number;
       type: 'record';
       intervals: RunInterval[];
       domains: { pc: number; domains: { name: string; state: string }[] }[];
       files: { pc: number; paths: string[] }[];
+      guestsDone: string[];
     };
 
 export const fleetAgentSchema = z

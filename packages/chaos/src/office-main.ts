@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
-import { isHypervisorError, realSimClock, SimulatedDriver, type HypervisorDriver, type SimOperation } from '@deskpool/kvm-driver';
+import { isHypervisorError, realSimClock, SimulatedDriver, type DomainSpecInput, type HypervisorDriver, type SimOperation } from '@deskpool/kvm-driver';
 import { OfficeFabric, desktopImage, officeHypervisor } from '@deskpool/simulator';
 import { PROGRESS_FLAG, type RpcAnswer, type RpcRequest } from './rpc.js';
 import { officeConfigSchema, type OfficeControl, type OfficeReply } from './messages.js';
@@ -20,26 +20,28 @@ async function main(): Promise<void> {
   const fabric = new OfficeFabric({ now: () => eventTime ?? Date.now(), sleep: realSimClock.sleep });
   /** Serial console paths of the domains the agents defined, by PC and domain. */
   const consoles = new Map<string, string>();
-  /** Lines a finished guest adds to its console (the harness's model of the work ending). */
-  const consoleExtra = new Map<string, string>();
   const raw: SimulatedDriver[] = [];
   const hypervisors: HypervisorDriver[] = [];
   for (const d of config.desktops) fabric.addImage(desktopImage(d.name, d.vcpus, d.memoryMiB));
   for (const pc of config.pcs) {
     const driver = new SimulatedDriver({ hostname: pc.hostname, cpus: config.cpus, memoryMiB: config.memoryMiB, clock: realSimClock, timings: config.timings });
+    const define = driver.define.bind(driver);
+    driver.define = (spec, opts) => define(asOfficeBatchWork(spec, config.taskSeconds), opts);
     raw[pc.pc] = driver;
     hypervisors[pc.pc] = officeHypervisor(fabric, pc.pc, driver);
     void followEvents(driver, pc.pc);
   }
 
   /** Mirrors a guest's serial console to its log file, as libvirt's <serial type='file'> does. */
+  /** Batch guests that printed their result and powered themselves off: their work is done. */
+  const guestsDone = new Set<string>();
   const mirrorConsole = async (pc: number, name: string): Promise<void> => {
     const logPath = consoles.get(`${pc}/${name}`);
     const driver = raw[pc];
     // Only files under the run's own directory (the agents' console dirs) are written.
     if (!logPath || !driver || !logPath.startsWith(config.workDir)) return;
     await fs.mkdir(path.dirname(logPath), { recursive: true });
-    await fs.writeFile(logPath, driver.serialLog(logPath) + (consoleExtra.get(logPath) ?? ''));
+    await fs.writeFile(logPath, driver.serialLog(logPath));
   };
 
   // A guest that powers itself off (its work done) stops running without any call: the
@@ -48,10 +50,15 @@ async function main(): Promise<void> {
     for await (const ev of driver.events()) {
       if (ev.type !== 'stopped' && ev.type !== 'crashed' && ev.type !== 'saved' && ev.type !== 'migrated') continue;
       await mirrorConsole(pc, ev.name).catch(() => undefined);
+      if (ev.type === 'stopped' && ev.name.startsWith('dp-task-') && ev.detail === 'Shutdown' && /DESKPOOL-GUEST DONE rc=0/.test(serialOf(driver, pc, ev.name))) guestsDone.add(ev.name);
       eventTime = ev.at.getTime();
       fabric.markStopped(ev.name, pc);
       eventTime = null;
     }
+  }
+  function serialOf(driver: SimulatedDriver, pc: number, name: string): string {
+    const logPath = consoles.get(`${pc}/${name}`) ?? `/var/log/deskpool/${name}.log`;
+    return driver.serialLog(logPath);
   }
   // Running guests' consoles grow: keep their files current, and let lazy guest models advance.
   setInterval(() => {
@@ -118,23 +125,13 @@ async function main(): Promise<void> {
           intervals: fabric.intervals,
           domains: await Promise.all(raw.map(async (d, pc) => ({ pc, domains: (await d.list()).map((x) => ({ name: x.name, state: x.state })) }))),
           files: raw.map((d, pc) => ({ pc, paths: msg.paths.filter((p) => d.hasFile(p)) })),
+          guestsDone: [...guestsDone],
         };
       case 'slow-disk': {
         const driver = raw[msg.pc];
         const removers = driver ? DISK_OPERATIONS.map((operation) => driver.injectFault({ operation, delayMs: msg.delayMs, times: Infinity })) : [];
         setTimeout(() => removers.forEach((r) => r()), msg.durationMs);
         return { id: msg.id, type: 'ok' };
-      }
-      case 'finish-task': {
-        // The batch guest's work is done: it powers off.
-        const hv = hypervisors[msg.pc];
-        const state = hv ? await hv.state(msg.domain) : 'missing';
-        if (hv && state === 'running') {
-          const logPath = consoles.get(`${msg.pc}/${msg.domain}`);
-          if (logPath) consoleExtra.set(logPath, 'DESKPOOL-RESULT exit=0 work done\nDESKPOOL-GUEST DONE rc=0\n');
-          await hv.destroy(msg.domain);
-        }
-        return { id: msg.id, type: 'finished', wasRunning: state === 'running' };
       }
     }
   };
@@ -148,6 +145,17 @@ async function main(): Promise<void> {
   });
   process.on('disconnect', () => process.exit(0));
   process.send?.({ id: 0, type: 'ok' } satisfies OfficeReply);
+}
+
+/**
+ * The office's batch workload: every batch guest counts for `seconds` of guest time (kept across
+ * checkpoints), prints its result and powers itself off, whatever command it was given.
+ */
+function asOfficeBatchWork(spec: DomainSpecInput, seconds: number): DomainSpecInput {
+  if (!spec.name.startsWith('dp-task-') || !spec.boot) return spec;
+  const steps = Math.max(1, Math.round((seconds * 1000) / 200));
+  const rest = spec.boot.cmdline?.split(' ').filter((p) => p && !p.startsWith('deskpool.mode=') && !p.startsWith('deskpool.poweroff=')) ?? [];
+  return { ...spec, boot: { ...spec.boot, cmdline: [...rest, `deskpool.mode=count-to:${steps}`, 'deskpool.poweroff=1'].join(' ') } };
 }
 
 main().catch((err: unknown) => {

@@ -124,14 +124,14 @@ export function buildPlan(options: Pick<ChaosOptions, 'seed' | 'faults' | 'pcs' 
   const lastFault = faults.reduce((m, f) => Math.max(m, f.at + f.durationMs), faultsStartAt);
   const faultsEndAt = lastFault;
   // Mornings: taps spread over the last stretch of the faults and a little after.
-  // The agent reports idle a threshold after the last input and the scheduler waits another
-  // threshold from that report: taps come after the desktops had their chance to be suspended.
-  const tapFrom = Math.max(2 * IDLE_THRESHOLD_MS + 40 * S, faultsEndAt - 60 * S);
+  // People leave within 25 s; the pool suspends a desktop a threshold after the last input:
+  // taps come after the desktops had their chance to be suspended.
+  const tapFrom = Math.max(25 * S + IDLE_THRESHOLD_MS + 30 * S, faultsEndAt - 60 * S);
   const tapUntil = Math.max(tapFrom, faultsEndAt) + 20 * S;
   const people: PlannedPerson[] = [];
   for (let pc = 0; pc < options.pcs; pc += 1) {
     const taps = rand() < options.tapShare;
-    people.push({ pc, name: `p${String(pc).padStart(4, '0')}`, leavesAt: Math.round(between(2 * S, 8 * S)), tapsAt: taps ? Math.round(between(tapFrom, tapUntil)) : null });
+    people.push({ pc, name: `p${String(pc).padStart(4, '0')}`, leavesAt: Math.round(between(15 * S, 25 * S)), tapsAt: taps ? Math.round(between(tapFrom, tapUntil)) : null });
   }
   const sloMs = options.sloSeconds * S;
   return { people, faults, faultsStartAt, faultsEndAt, endAt: tapUntil + sloMs + 5 * S, sloMs };

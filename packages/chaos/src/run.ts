@@ -200,6 +200,7 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
       desktops: desktops.map((d) => ({ name: d.domain, pc: d.pc, vcpus: DESKTOP.vcpus, memoryMiB: DESKTOP.memoryMiB })),
       cpus: PC.cpus,
       memoryMiB: PC.memoryMiB,
+      taskSeconds: options.taskSeconds,
     };
     await fs.writeFile(path.join(root, 'office.json'), JSON.stringify(officeConfig));
     const office = new ManagedProcess({ name: 'office', script: distOf('packages/chaos', 'office-main.js'), args: [path.join(root, 'office.json')], env: process.env, logFile: path.join(logs, 'office.log'), ipc: true });
@@ -211,7 +212,8 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
       return ask<T>(office.child, 'the office process', msg, 60_000);
     };
 
-    const startMs = Date.now() + 3000;
+    // Time for the fleets to start their agents before the night's first moment.
+    const startMs = Date.now() + 5000 + 40 * options.pcs;
     const endMs = startMs + plan.endAt;
     const partitioned = new Set<number>();
     const skews = new Map<number, number>();
@@ -268,32 +270,26 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
       eventsRedis.disconnect();
     });
     const reportedDone = new Set<string>();
-    const toReport = new Map<string, number>();
     let looping = true;
+    // A batch guest that printed its result and powered off has finished its work. The agent
+    // may report that itself (task-finished); the harness tells the scheduler too, as the
+    // simulator does, so a run does not depend on it. Same event id: applied once.
     const completionLoop = (async () => {
       while (looping) {
         await sleep(2000);
         try {
           const record = await askOffice<Extract<OfficeReply, { type: 'record' }>>({ type: 'record', paths: [] });
-          const nowMs = Date.now();
-          const ranMs = new Map<string, number>();
-          for (const i of record.intervals) if (i.domain.startsWith('dp-task-')) ranMs.set(i.domain, (ranMs.get(i.domain) ?? 0) + ((i.until ?? nowMs) - i.from));
-          for (const i of record.intervals) {
-            if (i.until !== null || !i.domain.startsWith('dp-task-') || (ranMs.get(i.domain) ?? 0) < options.taskSeconds * 1000) continue;
-            const finished = await askOffice<Extract<OfficeReply, { type: 'finished' }>>({ type: 'finish-task', pc: i.pc, domain: i.domain });
-            if (finished.type === 'finished' && finished.wasRunning) toReport.set(i.domain.slice('dp-task-'.length), i.pc);
-          }
-          // The guest's "done" reaches the scheduler; retried while Redis or PostgreSQL is down.
-          for (const taskId of [...toReport.keys()]) {
+          for (const domain of record.guestsDone) {
+            const taskId = domain.slice('dp-task-'.length);
+            if (reportedDone.has(taskId)) continue;
             const row = await db.query<{ generation: number }>('SELECT generation FROM batch_tasks WHERE id = $1', [taskId]);
             const generation = row.rows[0]?.generation;
             if (generation === undefined) continue;
             await schedulerEvents.publishTaskFinished({ taskId, generation, outcome: 'succeeded' });
             reportedDone.add(taskId);
-            toReport.delete(taskId);
           }
         } catch {
-          // A fault is in progress; the next round tries again.
+          // A fault is in progress (Redis or PostgreSQL down); the next round tries again.
         }
       }
     })();
@@ -413,7 +409,7 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
       }),
       tasks: taskRows.rows.map((t) => ({ id: t.id, state: t.state, failureReason: t.exit_status !== null ? `exit ${t.exit_status}` : (t.output ?? taskFailure.get(t.id) ?? null) })),
       tasksSubmitted,
-      tasksReportedDone: reportedDone,
+      tasksReportedDone: new Set(record.guestsDone.map((d) => d.slice('dp-task-'.length))),
       operations: opRows.rows.map((o): OperationEvidence => ({ kind: o.kind, vmId: o.vm_id, status: o.status, createdAt: o.created_at.getTime(), finishedAt: o.finished_at?.getTime() ?? null })),
       audit: auditRows.rows.map((a): AuditEvidence => ({ entityId: a.entity_id, at: a.at.getTime(), afterState: a.after?.state ?? null })),
       savedStateFiles: savedFiles,
@@ -439,7 +435,7 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
         taps: plan.people.filter((p) => p.tapsAt !== null).length,
         tasksSubmitted,
         taskStates,
-        tasksReportedDone: reportedDone.size,
+        tasksReportedDone: record.guestsDone.length,
         processStarts,
         runSeconds: Math.round((Date.now() - startedReal) / 1000),
       },
