@@ -1,7 +1,7 @@
 // The engine on real PostgreSQL and Redis: load, plan, commit in one transaction, dispatch.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SchedulerEngine } from '../src/runtime/engine.js';
-import { pendingCommandsForHost } from '../src/runtime/dispatch.js';
+import { pendingCommandsForHost, pendingCommandsForHosts } from '../src/runtime/dispatch.js';
 import { createOffice, eventually, listenForCommands, ManualClock, NIGHT, startServices, type TestServices } from './runtime-fixtures.js';
 
 let s: TestServices;
@@ -260,5 +260,28 @@ describe('commands for an agent that was offline', () => {
     const [op] = await suspendOperations(office.vmId);
     await s.prisma.operation.update({ where: { id: op?.id ?? '' }, data: { status: 'succeeded' } });
     expect(await pendingCommandsForHost(s.prisma, office.hostId)).toHaveLength(0);
+  });
+
+  it('lists unanswered commands of many hosts in one query, per host, oldest first, within the limit', async () => {
+    const a = await createOffice(s.prisma, { now: NIGHT });
+    const b = await createOffice(s.prisma, { now: NIGHT });
+    const quiet = await createOffice(s.prisma, { now: NIGHT, presence: 'present' });
+    await engine().handle({ type: 'tick', id: 'tick.idleCheck.many.a', timer: 'idleCheck', poolId: a.poolId });
+    await engine().handle({ type: 'tick', id: 'tick.idleCheck.many.b', timer: 'idleCheck', poolId: b.poolId });
+    // A second, later command on host a (a copy of its suspend under another key) to check order and limit.
+    const [first] = await suspendOperations(a.vmId);
+    const { id: _id, idempotencyKey: _key, createdAt, ...rest } = await s.prisma.operation.findUniqueOrThrow({ where: { id: first?.id ?? '' } });
+    await s.prisma.operation.create({
+      data: { ...rest, idempotencyKey: 'op-later-copy', createdAt: new Date(createdAt.getTime() + 1000), params: rest.params as object, planned: rest.planned as object, result: undefined },
+    });
+
+    const byHost = await pendingCommandsForHosts(s.prisma, [a.hostId, b.hostId, quiet.hostId]);
+    expect([...byHost.keys()].sort()).toEqual([a.hostId, b.hostId].sort());
+    expect(byHost.get(a.hostId)?.map((f) => f.idempotencyKey)).toEqual([...(await pendingCommandsForHost(s.prisma, a.hostId)).map((f) => f.idempotencyKey)]);
+    expect(byHost.get(a.hostId)?.[1]?.idempotencyKey).toBe('op-later-copy');
+    expect(byHost.get(b.hostId)).toEqual(await pendingCommandsForHost(s.prisma, b.hostId));
+    expect(byHost.get(b.hostId)?.[0]).toMatchObject({ kind: 'suspend', target: { vmId: b.vmId, domainName: b.vmName } });
+    const limited = await pendingCommandsForHosts(s.prisma, [a.hostId], 1);
+    expect(limited.get(a.hostId)?.map((f) => f.idempotencyKey)).toEqual([first?.idempotencyKey]);
   });
 });

@@ -21,7 +21,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { authenticateHost, enrollHost, type AuthenticatedHost } from './enroll.js';
 import { AgentHttpError } from './errors.js';
 import { HeartbeatWriter } from './heartbeats.js';
-import { pendingCommandsForHost } from '@deskpool/scheduler';
+import { ConnectionRecorder } from './connections.js';
 import { applyUpFrame, type AgentEventSink } from './frames.js';
 import type { TaskOutputSink } from './task-output.js';
 import { AgentRegistry, DEFAULT_AGENT_CHANNEL_PREFIX, type AgentConnection } from './registry.js';
@@ -75,12 +75,14 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
   };
   let started: Promise<void> | undefined;
   const heartbeats = new HeartbeatWriter(prisma, clock);
+  const connections = new ConnectionRecorder(prisma, clock);
 
   const plugin: FastifyPluginAsync = async (app: FastifyInstance) => {
     started ??= registry.start();
     await started;
     app.addHook('onClose', async () => {
       await heartbeats.close();
+      await connections.close();
       await registry.stop();
     });
     // Frames up to 4x the protocol limit are read and answered with FRAME_TOO_LARGE; beyond that
@@ -165,11 +167,8 @@ export function createAgentGateway(options: AgentGatewayOptions): AgentGateway {
       await redis.set(ownerKey, connection.connectionId);
       await registry.register(connection);
       send({ type: 'hello', protocolVersion: AGENT_PROTOCOL_VERSION, hostId: host.hostId, heartbeatIntervalSeconds });
-      await prisma.$transaction(async (tx) => {
-        await tx.host.updateMany({ where: { id: host.hostId }, data: { onlineState: 'online', lastHeartbeatAt: clock.now() } });
-        await recordAudit(tx, { entityType: 'host', entityId: host.hostId, action: 'agent.connected', actor, cause: `agent-ws:${request.id}` });
-      });
-      for (const command of await pendingCommandsForHost(prisma, host.hostId)) registry.sendCommand(host.hostId, command).catch(() => undefined);
+      // Online + audit, then the commands it missed: batched with other agents greeting now.
+      for (const command of await connections.connected(host.hostId, actor, `agent-ws:${request.id}`)) registry.sendCommand(host.hostId, command).catch(() => undefined);
     };
 
     const handle = async (data: Buffer | ArrayBuffer | Buffer[]): Promise<void> => {

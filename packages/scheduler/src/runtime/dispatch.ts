@@ -108,15 +108,60 @@ export async function pendingCommandsForHost(prisma: PrismaClient, hostId: strin
 }
 
 /**
+ * `pendingCommandsForHost` for many hosts in one query (agents connecting in a burst, e.g. after
+ * an API restart): at most `limitPerHost` frames per host, oldest first. Hosts with nothing to
+ * do are absent from the map.
+ */
+export async function pendingCommandsForHosts(prisma: Pick<PrismaClient, '$queryRawUnsafe'>, hostIds: string[], limitPerHost = 500): Promise<Map<string, CommandFrame[]>> {
+  const out = new Map<string, CommandFrame[]>();
+  if (hostIds.length === 0) return out;
+  const rows = await prisma.$queryRawUnsafe<OperationRow[]>(
+    `SELECT * FROM (
+       SELECT o."id"::text AS id, o."idempotency_key", o."host_id"::text AS host_id, o."kind", o."generation", o."params", o."vm_id"::text AS vm_id,
+              o."task_id"::text AS task_id, o."planned", v."name" AS vm_name,
+              row_number() OVER (PARTITION BY o."host_id" ORDER BY o."created_at", o."id") AS n
+       FROM "operations" AS o LEFT JOIN "desktop_vms" AS v ON v."id" = o."vm_id"
+       WHERE o."host_id" IN (SELECT (jsonb_array_elements_text($1::jsonb))::uuid)
+         AND o."status" IN ('pending', 'sent', 'running') AND o."settled_at" IS NULL
+     ) AS p WHERE p.n <= $2 ORDER BY p.host_id, p.n`,
+    JSON.stringify(hostIds),
+    limitPerHost,
+  );
+  for (const r of rows) {
+    const frame = frameOfOperation(operationOfRow(r));
+    if (!frame) continue;
+    const list = out.get(r.host_id);
+    if (list) list.push(frame);
+    else out.set(r.host_id, [frame]);
+  }
+  return out;
+}
+
+type OperationRow = { id: string; idempotency_key: string; host_id: string; kind: string; generation: number; params: unknown; vm_id: string | null; task_id: string | null; planned: unknown; vm_name: string | null };
+
+function operationOfRow(r: OperationRow): OperationWithVm {
+  return {
+    id: r.id,
+    idempotencyKey: r.idempotency_key,
+    hostId: r.host_id,
+    kind: r.kind,
+    generation: r.generation,
+    params: r.params,
+    vmId: r.vm_id,
+    taskId: r.task_id,
+    planned: r.planned,
+    vm: r.vm_name === null ? null : { name: r.vm_name },
+  };
+}
+
+/**
  * Operations an earlier run of the same event committed but never published (its worker died
  * between commit and dispatch). The re-run publishes them, so a crash there delays, not loses.
  */
 export async function undispatchedOfEvent(prisma: Pick<PrismaClient, '$queryRawUnsafe'>, eventId: string): Promise<PlannedDispatch[]> {
   // Raw SQL: this runs after every event, and the expression matches the partial index
   // operations_pending_event_idx, so it stays cheap however many operations the table holds.
-  const rows = await prisma.$queryRawUnsafe<
-    { id: string; idempotency_key: string; host_id: string; kind: string; generation: number; params: unknown; vm_id: string | null; task_id: string | null; planned: unknown; vm_name: string | null }[]
-  >(
+  const rows = await prisma.$queryRawUnsafe<OperationRow[]>(
     `SELECT o."id"::text AS id, o."idempotency_key", o."host_id"::text AS host_id, o."kind", o."generation", o."params", o."vm_id"::text AS vm_id,
             o."task_id"::text AS task_id, o."planned", v."name" AS vm_name
      FROM "operations" AS o LEFT JOIN "desktop_vms" AS v ON v."id" = o."vm_id"
@@ -125,18 +170,7 @@ export async function undispatchedOfEvent(prisma: Pick<PrismaClient, '$queryRawU
     eventId,
   );
   return rows.map((r) => {
-    const op: OperationWithVm = {
-      id: r.id,
-      idempotencyKey: r.idempotency_key,
-      hostId: r.host_id,
-      kind: r.kind,
-      generation: r.generation,
-      params: r.params,
-      vmId: r.vm_id,
-      taskId: r.task_id,
-      planned: r.planned,
-      vm: r.vm_name === null ? null : { name: r.vm_name },
-    };
+    const op = operationOfRow(r);
     return { operationId: op.id, idempotencyKey: op.idempotencyKey, hostId: op.hostId, type: (op.planned as { type: PlannedDispatch['type'] }).type, frame: frameOfOperation(op) };
   });
 }

@@ -4,6 +4,7 @@ export { loadSnapshot, type LoadedSnapshot, type Scope } from './snapshot.js';
 export {
   dispatchCommands,
   pendingCommandsForHost,
+  pendingCommandsForHosts,
   redispatchStale,
   frameOfOperation,
   hostCommandChannel,
