@@ -28,6 +28,8 @@ const PRESENCE_SAMPLES = Number(process.env.BENCH_PRESENCE_SAMPLES ?? 500);
 const PRESENCE_PER_S = Number(process.env.BENCH_PRESENCE_PER_S ?? 20);
 /** Heartbeat interval of the sustained load while presence is measured (the agent default). */
 const HEARTBEAT_INTERVAL_S = 15;
+/** Extra node flags for the API and worker processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
+const CHILD_NODE_ARGS = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const REDIS_URL = process.env.DESKPOOL_TEST_REDIS_URL ?? 'redis://localhost:6379';
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -99,7 +101,7 @@ async function main(): Promise<void> {
     // The real scheduler worker, on the bench's queue and command channels; no timers, so
     // only the presence events below make it plan.
     const queuePrefix = `dpbench${randomUUID().slice(0, 8)}`;
-    worker = spawn(process.execPath, ['--import', 'tsx', '--conditions', 'source', path.join(repoRoot, 'packages/scheduler/src/worker.ts')], {
+    worker = spawn(process.execPath, [...CHILD_NODE_ARGS, '--import', 'tsx', '--conditions', 'source', path.join(repoRoot, 'packages/scheduler/src/worker.ts')], {
       env: {
         ...process.env,
         DATABASE_URL: db.url,
@@ -115,7 +117,7 @@ async function main(): Promise<void> {
       if (code !== 0 && code !== null) workerFailed = `scheduler worker exited with ${code}`;
     });
 
-    api = spawn(process.execPath, ['--import', 'tsx', '--conditions', 'source', path.join(repoRoot, 'apps/agent/bench/api-server.ts')], {
+    api = spawn(process.execPath, [...CHILD_NODE_ARGS, '--import', 'tsx', '--conditions', 'source', path.join(repoRoot, 'apps/agent/bench/api-server.ts')], {
       env: { ...process.env, DATABASE_URL: db.url, REDIS_URL, BENCH_PREFIX: prefix, BENCH_QUEUE_PREFIX: queuePrefix },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
