@@ -3,8 +3,6 @@
 // database in their colours, and when an agent reports a tap over a real WebSocket the PC's
 // tile turns "present" without a reload — checked in the DOM and in a screenshot's pixels.
 import { existsSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -135,8 +133,9 @@ describe('dashboard in Chromium', () => {
     expect(await page.evaluate(() => (globalThis as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
     const { colours } = await paintedColours();
     expect(colours.tap).toBe(COLOURS.present);
-    const file = path.join(os.tmpdir(), `dpt-dashboard-${process.pid}.png`);
-    writeFileSync(file, await page.screenshot({ fullPage: true }));
+    // To look at the page: DESKPOOL_DASHBOARD_SCREENSHOT=/tmp/dashboard.png npx vitest run <this file>
+    const keep = process.env.DESKPOOL_DASHBOARD_SCREENSHOT;
+    if (keep) writeFileSync(keep, await page.screenshot({ fullPage: true }));
   });
 
   it("shows a PC's history when its tile is clicked", async () => {

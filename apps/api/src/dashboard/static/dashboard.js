@@ -181,7 +181,7 @@ async function loadVms() {
   $('vms').replaceChildren(
     ...vms.map((v) =>
       el('tr', { class: 'clickable', dataset: { vmId: v.id }, onclick: () => showHistory('vm', v.id, v.name) },
-        el('td', {}, v.name + (v.pinned ? ' 📌' : '')),
+        el('td', {}, v.name + (v.pinned ? ' (pinned)' : '')),
         el('td', {}, state.users.get(v.ownerUserId) ?? v.ownerUserId.slice(0, 8)),
         el('td', {}, v.state),
         el('td', {}, state.pcs.get(v.currentHostId ?? '')?.name ?? (v.savedStateHostId ? `saved on ${state.pcs.get(v.savedStateHostId)?.name ?? '?'}` : '—')),
@@ -238,16 +238,16 @@ function prependActivity(events) {
 
 const W = 600;
 const H = 180;
-const PAD = { left: 34, right: 6, top: 6, bottom: 18 };
+const PAD = { left: 50, right: 8, top: 8, bottom: 22 };
 
 function axes(chart, t0, t1, yMax, yLabel) {
   chart.append(svg('line', { x1: PAD.left, y1: H - PAD.bottom, x2: W - PAD.right, y2: H - PAD.bottom, stroke: '#c9ced5' }));
-  chart.append(Object.assign(svg('text', { x: 2, y: PAD.top + 8 }), { textContent: yLabel(yMax) }));
+  chart.append(Object.assign(svg('text', { x: 2, y: PAD.top + 12 }), { textContent: yLabel(yMax) }));
   chart.append(Object.assign(svg('text', { x: 2, y: H - PAD.bottom }), { textContent: '0' }));
   for (let i = 0; i <= 4; i++) {
     const t = t0 + ((t1 - t0) * i) / 4;
     const x = PAD.left + ((W - PAD.left - PAD.right) * i) / 4;
-    chart.append(Object.assign(svg('text', { x: Math.min(x, W - 30), y: H - 4 }), { textContent: new Date(t).toISOString().slice(11, 16) }));
+    chart.append(Object.assign(svg('text', { x: Math.min(x - 18, W - 40), y: H - 5 }), { textContent: new Date(t).toISOString().slice(11, 16) }));
   }
 }
 
