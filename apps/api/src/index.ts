@@ -9,3 +9,5 @@ export type { RouteDeps } from './route-deps.js';
 export type { SchedulerNotifier } from './notifier.js';
 export { createAgentGateway, type AgentGateway, type AgentGatewayOptions } from './agent/index.js';
 export { TaskOutputStore, DEFAULT_MAX_LOG_BYTES_PER_TASK, type TaskOutputStoreOptions } from './task-output/index.js';
+export { DeskpoolMetrics, type MetricsOptions } from './metrics/index.js';
+export { FleetSampler, readFleet, PC_STATES, type SamplerOptions, type PcState, type PcTile } from './dashboard/index.js';
