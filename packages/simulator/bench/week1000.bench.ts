@@ -2,8 +2,8 @@
 // a WebSocket, simulated hypervisors), as much of a week as this machine can follow within the
 // bench budget. Writes bench/results/week1000.json at the repo root, with exactly what was run.
 //
-// Environment: BENCH_PCS (1000), BENCH_HOURS (17: Monday 17:00 → Tuesday 10:00), BENCH_START_HOUR
-// (17), BENCH_SPEED (simulated seconds per real second, 100), BENCH_POOL_SIZE (100),
+// Environment: BENCH_PCS (1000), BENCH_HOURS (15.5: Monday 18:00 → Tuesday 09:30), BENCH_START_HOUR
+// (18), BENCH_SPEED (simulated seconds per real second, 150), BENCH_POOL_SIZE (100),
 // BENCH_DEMAND (1.2), DESKPOOL_TEST_DATABASE_URL / REDIS_URL.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -16,9 +16,9 @@ const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const env = (name: string, fallback: number): number => (process.env[name] !== undefined ? Number(process.env[name]) : fallback);
 
 const pcs = env('BENCH_PCS', 1000);
-const hours = env('BENCH_HOURS', 17);
-const startHour = env('BENCH_START_HOUR', 17);
-const speed = env('BENCH_SPEED', 100);
+const hours = env('BENCH_HOURS', 15.5);
+const startHour = env('BENCH_START_HOUR', 18);
+const speed = env('BENCH_SPEED', 150);
 const poolSize = env('BENCH_POOL_SIZE', 100);
 const demand = env('BENCH_DEMAND', 1.2);
 
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     setup: 'database',
     concurrency: 4,
     progressEveryMs: 15_000,
-    reportDir: path.join(repoRoot, 'bench/results/week1000-report'),
+    reportDir: path.join(repoRoot, 'packages/simulator/reports/week1000'),
     databaseAdminUrl: process.env.DESKPOOL_TEST_DATABASE_URL ?? DEFAULT_TEST_ADMIN_URL,
     ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
   });

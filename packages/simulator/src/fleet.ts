@@ -378,8 +378,9 @@ export async function runFleet(options: FleetOptions, io: FleetIo): Promise<Flee
       bases[i] = base;
       return batchGuestsRunUntilTold(officeHypervisor(fabric, i, base));
     });
-    // People already at their desks when the run starts have their desktop running there.
-    const deskAtStart = new Set(atDeskAtStart.map((d) => d.pc));
+    // Desktops of people who came in that day before the run starts are still running (idle
+    // desktops are suspended only in the night window), whether or not they are still there.
+    const deskAtStart = new Set(presence.filter((d) => d.arrivesAt < startMs && d.arrivesAt >= startMs - (startMs % DAY) && d.pc === d.person).map((d) => d.pc));
     // (The boots complete once the clock runs; their agents find them running.)
     const boots: Promise<unknown>[] = [];
     for (const pc of deskAtStart) {
@@ -475,14 +476,25 @@ export async function runFleet(options: FleetOptions, io: FleetIo): Promise<Flee
 
     // --- hot-desking sign-ins ------------------------------------------------------------------
     const scheduled: Promise<void>[] = [];
+    // A failed step is printed and counted, never an unhandled rejection (the run goes on).
+    let failedSteps = 0;
+    const step = (p: Promise<void>, what: string): void => {
+      scheduled.push(
+        p.catch((err: unknown) => {
+          failedSteps += 1;
+          io.print(`  (${what} failed: ${(err as Error).message})`);
+        }),
+      );
+    };
     const signIns = new Map<string, number>();
     for (const d of inWindow) {
       if (d.pc === d.person) continue;
-      scheduled.push(
+      step(
         time.until(d.arrivesAt + 20_000).then(async () => {
           signIns.set(`${d.person}/${d.date}`, time.now());
           await signIn(path.join(stateDirRoot, `pc${d.pc}`, 'agent.sock'), personName(d.person));
         }),
+        `sign-in of ${personName(d.person)} at pc ${d.pc + 1}`,
       );
     }
 
@@ -496,7 +508,7 @@ export async function runFleet(options: FleetOptions, io: FleetIo): Promise<Flee
     const jobCores = new Map<string, number>();
     let submittedTasks = 0;
     jobs.forEach((job, k) => {
-      scheduled.push(
+      step(
         time.until(job.submitAt).then(async () => {
           const created = await api<{ id: string }>(
             'POST',
@@ -509,6 +521,7 @@ export async function runFleet(options: FleetOptions, io: FleetIo): Promise<Flee
           for (const t of tasks) taskInfo.set(`dp-task-${t.id}`, { cores: job.cores, workMs: job.workMs, checkpointable: job.checkpointable });
           submittedTasks += tasks.length;
         }),
+        `submission of ${job.name}`,
       );
     });
 
@@ -584,10 +597,7 @@ export async function runFleet(options: FleetOptions, io: FleetIo): Promise<Flee
     clearInterval(progressTimer);
     running = false;
     await Promise.all(loops);
-    // Steps not yet due when the run ended stay pending: only settled ones are looked at.
-    for (const r of await Promise.race([Promise.allSettled(scheduled), new Promise<PromiseSettledResult<void>[]>((res) => setTimeout(() => res([]), 100))])) {
-      if (r.status === 'rejected') io.print(`  (a scheduled step failed: ${(r.reason as Error).message})`);
-    }
+    if (failedSteps > 0) io.print(`  ${failedSteps} scheduled step(s) failed (see above)`);
     io.print(await progressLine());
 
     const taskStates = await prisma.batchTask.groupBy({ by: ['state'], _count: { _all: true } });

@@ -41,7 +41,10 @@ export interface PresenceOptions {
   /** Local midnight (UTC) of the first day. */
   firstDayMs: number;
   days: number;
+  /** Seeds the day-to-day variation. */
   seed: number;
+  /** Seeds the people's habits (default: `seed`); the same habits over different days share it. */
+  habitsSeed?: number;
 }
 
 /** Standard normal from two uniforms (Box–Muller). */
@@ -78,7 +81,7 @@ const weekdayOf = (ms: number): number => (new Date(ms).getUTCDay() + 6) % 7;
 export function generatePresence(options: PresenceOptions): PresenceDay[] {
   const out: PresenceDay[] = [];
   for (let person = 0; person < options.people; person += 1) {
-    const habits = habitsOf(person, options.seed);
+    const habits = habitsOf(person, options.habitsSeed ?? options.seed);
     const rand = mulberry32((options.seed * 31 + person * 2_654_435_761 + 17) >>> 0);
     for (let d = 0; d < options.days; d += 1) {
       const midnight = options.firstDayMs + d * DAY;
@@ -105,7 +108,7 @@ export function generatePresence(options: PresenceOptions): PresenceDay[] {
 export function arrivalHistory(people: number, firstDayMs: number, weeks: number, seed: number): number[][] {
   const history: number[][] = [...Array(people)].map(() => []);
   if (weeks <= 0) return history;
-  const past = generatePresence({ people, firstDayMs: firstDayMs - weeks * 7 * DAY, days: weeks * 7, seed: seed + 1_000_003 });
+  const past = generatePresence({ people, firstDayMs: firstDayMs - weeks * 7 * DAY, days: weeks * 7, seed: seed + 1_000_003, habitsSeed: seed });
   for (const day of past) history[day.person]?.push(day.arrivesAt);
   return history;
 }

@@ -32,6 +32,14 @@ describe('generated presence', () => {
     const history = arrivalHistory(40, MONDAY, 2, 5);
     expect(history).toHaveLength(40);
     for (const h of history) for (const t of h) expect(t).toBeLessThan(MONDAY);
+    // The same people: earlier weeks' arrivals lie near this week's (same habits, other days).
+    const minuteOf = (t: number): number => (t % DAY) / 60_000;
+    for (const p of week.filter((d) => d.date === '2026-01-13')) {
+      const past = (history[p.person] ?? []).map(minuteOf);
+      if (past.length === 0) continue;
+      const closest = Math.min(...past.map((m) => Math.abs(m - minuteOf(p.arrivesAt))));
+      expect(closest).toBeLessThan(45);
+    }
   });
 });
 
