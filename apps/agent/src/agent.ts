@@ -161,7 +161,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     30_000,
     config.stateMover ? sftpStateMover(config.stateMover) : undefined,
     {
-      consoleDir: config.consoleDir ?? path.join(config.stateDir, 'consoles'),
+      ...(config.consoleDir ? { consoleDir: config.consoleDir } : {}),
       batch: batchWatcher,
       // The agent's own state (its credential, journal) is out of every batch VM's reach too.
       batchIsolation: { protectedDirs: [...DEFAULT_PROTECTED_DIRS, config.stateDir] },

@@ -41,7 +41,10 @@ export const agentConfigSchema = z
     domainPollSeconds: z.number().positive().default(15),
     /** How often running batch VMs are looked at for console output and their end (events come sooner). */
     batchPollSeconds: z.number().positive().default(2),
-    /** Where VM serial consoles are logged; defaults to <stateDir>/consoles. QEMU must be able to write there. */
+    /**
+     * Where VM serial consoles are logged (default /var/lib/deskpool/consoles). Keep it the same
+     * on every PC: a batch VM resumed elsewhere writes its console at the path it was defined with.
+     */
     consoleDir: z.string().regex(/^\//, 'must be an absolute path').optional(),
     /**
      * Where other PCs live-migrate desktops to this one: a libvirt URI reachable from them

@@ -126,6 +126,24 @@ describe('batch watcher (simulated hypervisor)', () => {
     expect(outputs().some((o) => o.generation === 2)).toBe(true);
   });
 
+  it('after a failed checkpoint the guest still runs, and its own power-off is its end', async () => {
+    await executor.handle(cmd('op-run-0010', 'run-batch', 1, { taskId: TASK, spec: countTo(8) }));
+    const undo = driver.injectFault({ operation: 'saveToFile', error: () => new Error('disk full while saving') });
+    await executor.handle(cmd('op-ckpt-0010', 'checkpoint-batch', 1, { taskId: TASK, path: '/var/lib/deskpool/checkpoints/task-1.save' }));
+    undo();
+    expect(results.at(-1)).toMatchObject({ outcome: 'failed' });
+    const [finished] = await until('task-finished', () => finishes().length > 0 && finishes(), 15_000);
+    expect(finished).toMatchObject({ exitCode: 0, result: 'count=8' });
+  });
+
+  it('a checkpointed task is no longer read here: its status is left', async () => {
+    await executor.handle(cmd('op-run-0011', 'run-batch', 1, { taskId: TASK, spec: countTo(50) }));
+    await until('output', () => outputs().length > 0);
+    await executor.handle(cmd('op-ckpt-0011', 'checkpoint-batch', 1, { taskId: TASK, path: '/var/lib/deskpool/checkpoints/task-1.save' }));
+    await until('left', () => store.get(TASK)?.status === 'left');
+    expect(finishes()).toEqual([]);
+  });
+
   it('a resume whose checkpoint is not here fails instead of starting over', async () => {
     await executor.handle(cmd('op-resume-0003', 'run-batch', 2, { taskId: TASK, spec: countTo(5), restoreFrom: '/var/lib/deskpool/checkpoints/elsewhere.save' }));
     expect(results[0]).toMatchObject({ outcome: 'failed', error: { code: 'CHECKPOINT_MISSING' } });

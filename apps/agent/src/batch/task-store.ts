@@ -15,8 +15,8 @@ const watchedTaskSchema = z
     shift: z.number().int(),
     /** Bytes of this PC's log already sent as task-output. */
     sent: z.number().int().nonnegative(),
-    /** running: watched; finished: task-finished was sent. */
-    status: z.enum(['running', 'finished']),
+    /** running: watched; finished: task-finished was sent; left: checkpointed or stopped here (it may resume elsewhere). */
+    status: z.enum(['running', 'finished', 'left']),
   })
   .strict();
 export type WatchedTask = z.infer<typeof watchedTaskSchema>;

@@ -131,12 +131,18 @@ export class BatchWatcher implements BatchLifecycle {
     const task = this.store.get(taskId);
     if (!task || task.status !== 'running') return;
     await this.pump(task);
-    if (this.leavingTasks.has(taskId) || this.leavingPerJournal(taskId, task.generation)) return;
+    const leaving = () => this.leavingTasks.has(taskId) || this.leavingPerJournal(taskId, task.generation);
     const state = await this.driver.state(task.domainName);
-    // A managed save is a checkpoint: the task resumes from it later.
-    if (STILL_UP.has(state) || state === 'saved') return;
+    if (STILL_UP.has(state)) return;
+    if (leaving() || state === 'saved') {
+      // Checkpointed or stopped by the control plane (a managed save is a checkpoint too): what
+      // it printed here is sent; it may resume elsewhere, so this PC stops reading its console.
+      await this.pump(task);
+      await this.store.put({ ...task, status: 'left' });
+      return;
+    }
     await this.pump(task);
-    if (this.leavingTasks.has(taskId) || this.leavingPerJournal(taskId, task.generation)) return;
+    if (leaving()) return;
     const tailBytes = this.options.tailBytes ?? 16 * 1024;
     const size = await this.consoleLog.size(task.logPath);
     const tail = (await this.consoleLog.read(task.logPath, Math.max(0, size - tailBytes), tailBytes)).toString('utf8');

@@ -43,7 +43,7 @@ export interface ExecutorOptions {
    * dependency can fail or be lost on the way; the person at the keyboard must not wait forever.
    */
   afterWaitMs?: number;
-  /** Where the serial consoles of VMs defined here are logged (default /var/lib/deskpool-agent/consoles). */
+  /** Where the serial consoles of VMs defined here are logged (DEFAULT_CONSOLE_DIR). */
   consoleDir?: string;
   /** Kernel and initramfs of the standard batch guest (default: the tiny guest of guest/build). */
   batchGuest?: GuestImage;
@@ -71,7 +71,12 @@ export interface ExecutorOptions {
   batchIsolation?: { imageDirs?: string[]; protectedDirs?: string[] };
 }
 
-export const DEFAULT_CONSOLE_DIR = '/var/lib/deskpool-agent/consoles';
+/**
+ * Where VM consoles are logged unless configured: the same path on every PC, because a saved
+ * VM carries its console path in its definition, and a task resumed on another PC must write
+ * its console where that PC's agent reads it.
+ */
+export const DEFAULT_CONSOLE_DIR = '/var/lib/deskpool/consoles';
 
 const HOST_LANE = '__host__';
 

@@ -156,11 +156,15 @@ export class CommandJournal {
 
   /**
    * Whether the latest command for this batch task (at `generation` or later) checkpoints or
-   * stops it: its VM going down is then that command's doing, not the task's end.
+   * stops it (under way or done): its VM going down is then that command's doing, not the
+   * task's end.
    */
   taskLeaving(taskId: string, generation: number): boolean {
     const last = this.latestBegin.get(taskId);
-    return last !== undefined && (last.kind === 'checkpoint-batch' || last.kind === 'stop-batch') && (last.generation ?? 0) >= generation;
+    if (last === undefined || (last.kind !== 'checkpoint-batch' && last.kind !== 'stop-batch') || (last.generation ?? 0) < generation) return false;
+    // A checkpoint that failed left the VM running: its later power-off is the task's own end.
+    const end = this.records.get(last.key)?.end;
+    return end === undefined || end.outcome === 'succeeded';
   }
 
   /** Whether deskpool ever managed this domain here (a reconcile may only touch those). */
