@@ -3,6 +3,8 @@
 // histograms what agents report over a real WebSocket.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { DeskpoolMetrics } from '../src/metrics/index.js';
 import { generateSecret, hashSecret, SECRET_PREFIX } from '../src/secrets.js';
 import { addHost, connectAgent, parsePrometheus, startDashboardApi, valueOf, type DashboardApi } from './dashboard-harness.js';
 
@@ -123,5 +125,22 @@ describe('GET /metrics', () => {
       await agent.close();
     }
     await expect.poll(async () => valueOf((await samples()).samples, 'deskpool_agent_connections')).toBe(0);
+  });
+
+  it('still answers with Redis unreachable: the database series, no queue depths, and which source is down', async () => {
+    // Nothing listens on port 1: every command fails at once.
+    const deadRedis = new Redis('redis://127.0.0.1:1', { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    deadRedis.on('error', () => undefined);
+    const metrics = new DeskpoolMetrics({ prisma: api.db.prisma, redis: deadRedis, cacheMs: 0, processMetrics: false });
+    try {
+      const { samples: s } = parsePrometheus(await metrics.scrape());
+      expect(valueOf(s, 'deskpool_metrics_source_up', { source: 'postgres' })).toBe(1);
+      expect(valueOf(s, 'deskpool_metrics_source_up', { source: 'redis' })).toBe(0);
+      expect(valueOf(s, 'deskpool_hosts', { state: 'online' })).toBeGreaterThanOrEqual(0);
+      expect(s.filter((x) => x.name === 'deskpool_queue_jobs')).toEqual([]);
+    } finally {
+      await metrics.close();
+      deadRedis.disconnect();
+    }
   });
 });

@@ -13,6 +13,15 @@ const VM_STATES = ['RUNNING', 'SUSPENDING', 'SUSPENDED', 'RESTORING', 'MIGRATING
 const TASK_STATES = ['queued', 'placed', 'running', 'checkpointing', 'checkpointed', 'stopping', 'succeeded', 'failed', 'cancelled', 'deadline_missed'] as const;
 const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'deadline_missed'] as const;
 
+/** A scrape with PostgreSQL or Redis down still answers, without that source's series. */
+async function orNull<T>(promise: Promise<T>): Promise<T | null> {
+  try {
+    return await promise;
+  } catch {
+    return null;
+  }
+}
+
 /** Seconds: a hot-plug takes well under a second, a save of a large desktop minutes. */
 export const OPERATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 /** Seconds: the first bucket holds the instant mornings (desktop already running at the tap). */
@@ -60,8 +69,9 @@ export class DeskpoolMetrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const counts = await fleet.get();
         this.reset();
+        const counts = await orNull(fleet.get());
+        if (!counts) return;
         for (const s of HOST_STATES) this.set({ state: s }, 0);
         for (const h of counts.hosts) this.inc({ state: h.asleep ? 'asleep' : h.onlineState }, h.count);
       },
@@ -72,8 +82,9 @@ export class DeskpoolMetrics {
       labelNames: ['presence'],
       registers,
       async collect() {
-        const counts = await fleet.get();
         this.reset();
+        const counts = await orNull(fleet.get());
+        if (!counts) return;
         for (const p of PRESENCE_STATES) this.set({ presence: p }, 0);
         for (const h of counts.hosts) this.inc({ presence: h.presence }, h.count);
       },
@@ -85,8 +96,10 @@ export class DeskpoolMetrics {
         labelNames: ['state'],
         registers,
         async collect() {
-          const counts = pick(await fleet.get());
           this.reset();
+          const all = await orNull(fleet.get());
+          if (!all) return;
+          const counts = pick(all);
           for (const s of new Set([...states, ...counts.keys()])) this.set({ state: s }, counts.get(s) ?? 0);
         },
       });
@@ -99,9 +112,21 @@ export class DeskpoolMetrics {
       labelNames: ['queue', 'state'],
       registers,
       async collect() {
-        const depths = await queues.get();
         this.reset();
+        const depths = await orNull(queues.get());
+        if (!depths) return;
         for (const d of depths) this.set({ queue: d.queue, state: d.state }, d.count);
+      },
+    });
+    new Gauge({
+      name: 'deskpool_metrics_source_up',
+      help: 'Whether this scrape could read its source (postgres: fleet counts, redis: queue depths); series of a source that is down are left out',
+      labelNames: ['source'],
+      registers,
+      async collect() {
+        const [pg, rd] = await Promise.all([orNull(fleet.get()), orNull(queues.get())]);
+        this.set({ source: 'postgres' }, pg ? 1 : 0);
+        this.set({ source: 'redis' }, rd ? 1 : 0);
       },
     });
     const agents = () => this.connectedAgents();

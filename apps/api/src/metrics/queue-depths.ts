@@ -9,14 +9,21 @@ export type QueueDepths = { queue: string; state: (typeof QUEUE_JOB_STATES)[numb
 
 /** Depths of the scheduler's queues (events, timers, dead letters), read from Redis. */
 export class QueueDepthReader {
-  private readonly queues: Queue[];
+  private queues: Queue[] | undefined;
 
-  constructor(redis: Redis, prefix: string = DEFAULT_QUEUE_PREFIX) {
-    // Queue (not Worker) only issues plain commands, so it shares the app's connection.
-    this.queues = Object.values(QUEUE_NAMES).map((name) => new Queue(name, { connection: redis, prefix }));
-  }
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string = DEFAULT_QUEUE_PREFIX,
+  ) {}
 
   async read(): Promise<QueueDepths> {
+    // Made at the first scrape: an app that is never scraped opens nothing.
+    this.queues ??= Object.values(QUEUE_NAMES).map((name) => {
+      // Queue (not Worker) only issues plain commands, so it shares the app's connection.
+      const queue = new Queue(name, { connection: this.redis, prefix: this.prefix });
+      queue.on('error', () => undefined); // a Redis outage fails the scrape; /healthz reports it
+      return queue;
+    });
     const out: QueueDepths = [];
     for (const queue of this.queues) {
       const counts = await queue.getJobCounts(...QUEUE_JOB_STATES);
@@ -26,6 +33,8 @@ export class QueueDepthReader {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.queues.map((q) => q.close()));
+    const queues = this.queues ?? [];
+    this.queues = undefined;
+    await Promise.all(queues.map((q) => q.close()));
   }
 }
