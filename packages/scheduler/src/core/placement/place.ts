@@ -70,10 +70,19 @@ export function placeBatch(draft: PlanDraft, settings: PlannerSettings): Placeme
     if (ck === undefined) constraintKeys.set(job.id, (ck = constraintKey(job)));
     return shapeKey(ck, need);
   };
-  // Tasks of each job per host, for the spread penalty, kept up to date as we place.
-  const jobOnHost = new Map<string, number>();
+  // Tasks of each job per feasible host (by index), for the spread penalty, kept up to date as
+  // we place. Hosts that take no batch now are never candidates, so their tasks are not counted.
+  const jobOnHost = new Map<string, Map<number, number>>();
+  const countOnHost = (jobId: string, host: number): number => jobOnHost.get(jobId)?.get(host) ?? 0;
+  const addOnHost = (jobId: string, host: number): void => {
+    let perHost = jobOnHost.get(jobId);
+    if (!perHost) jobOnHost.set(jobId, (perHost = new Map()));
+    perHost.set(host, (perHost.get(host) ?? 0) + 1);
+  };
   for (const task of draft.all('tasks')) {
-    if (task.state === 'RUNNING' && task.hostId) jobOnHost.set(`${task.jobId}@${task.hostId}`, (jobOnHost.get(`${task.jobId}@${task.hostId}`) ?? 0) + 1);
+    if (task.state !== 'RUNNING' || !task.hostId) continue;
+    const i = indexOfHost.get(task.hostId);
+    if (i !== undefined) addOnHost(task.jobId, i);
   }
 
   // Per-task search state, shared by the scan callback so no closure is made per task.
@@ -116,7 +125,7 @@ export function placeBatch(draft: PlanDraft, settings: PlannerSettings): Placeme
     for (const c of candidates) {
       const host = hosts[c.host] as Host;
       const here = cp?.kind === 'local' && cp.hostId === host.id;
-      const s = scorePlacement(host.resources, c.free, need, jobOnHost.get(`${job.id}@${host.id}`) ?? 0, here, settings);
+      const s = scorePlacement(host.resources, c.free, need, countOnHost(job.id, c.host), here, settings);
       if (s > bestScore) {
         bestScore = s;
         best = c;
@@ -129,7 +138,7 @@ export function placeBatch(draft: PlanDraft, settings: PlannerSettings): Placeme
     if (task.state === 'CHECKPOINTED' && cp) draft.command({ type: 'resumeTask', taskId: task.id, hostId: host.id, generation, resources: need, from: cp }, rule);
     else draft.command({ type: 'placeTask', taskId: task.id, hostId: host.id, generation, resources: need }, rule);
     (host.resources.gpus > 0 ? gpuIndex : cpuIndex).set(best.host, subtractResources(best.free, need));
-    jobOnHost.set(`${job.id}@${host.id}`, (jobOnHost.get(`${job.id}@${host.id}`) ?? 0) + 1);
+    addOnHost(job.id, best.host);
     stats.placed++;
     return true;
   });
