@@ -82,6 +82,21 @@ function restClient(baseUrl: () => string, token: string) {
   };
 }
 
+/**
+ * On a loaded machine an enrollment can time out after the API took the token: the retry
+ * enrolls with a fresh token (a host left behind never connects and is never used).
+ */
+async function enrollWithRetries<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let i = 1; ; i += 1) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (i >= 5) throw err;
+      await sleep(1000 * i);
+    }
+  }
+}
+
 const hhmm = (ms: number): string => new Date(ms).toISOString().slice(11, 16);
 
 export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<ChaosResult> {
@@ -177,8 +192,10 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
       await Promise.all(
         plan.people.slice(i, i + 10).map(async (p) => {
           const user = await api<{ id: string }>('POST', '/users', { name: p.name, role: 'user', poolId: pool.id });
-          const token = await api<{ token: string }>('POST', '/enrollment-tokens', { poolId: pool.id, note: `PC of ${p.name}` });
-          const enrolled = await enroll({ serverUrl: anyApi(), token: token.token, stateDir: path.join(stateRoot, `pc${p.pc}`), inventory: simulatedInventory(p.pc, hostname(p.pc), PC.cpus, PC.memoryMiB) });
+          const enrolled = await enrollWithRetries(async () => {
+            const token = await api<{ token: string }>('POST', '/enrollment-tokens', { poolId: pool.id, note: `PC of ${p.name}` });
+            return enroll({ serverUrl: anyApi(), token: token.token, stateDir: path.join(stateRoot, `pc${p.pc}`), inventory: simulatedInventory(p.pc, hostname(p.pc), PC.cpus, PC.memoryMiB) });
+          });
           await api('PATCH', `/hosts/${enrolled.response.hostId}`, { ownerUserId: user.id });
           await api('PATCH', `/users/${user.id}`, { homeHostId: enrolled.response.hostId });
           const domain = `desk-${p.name}`;
