@@ -45,6 +45,8 @@ COPY --from=build /app/packages/cli/package.json packages/cli/
 COPY --from=build /app/packages/cli/dist packages/cli/dist
 COPY --from=build /app/apps/api/package.json apps/api/
 COPY --from=build /app/apps/api/dist apps/api/dist
+# The dashboard's page files are read from beside the sources (tsc does not copy them into dist/).
+COPY --from=build /app/apps/api/src/dashboard/static apps/api/src/dashboard/static
 # `docker compose exec api deskpool ...` for admin work inside the deployment.
 RUN ln -s /app/packages/cli/dist/main.js /usr/local/bin/deskpool && chmod +x /app/packages/cli/dist/main.js
 USER node
