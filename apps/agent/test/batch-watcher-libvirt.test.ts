@@ -77,4 +77,37 @@ describe('batch task in the real tiny guest', () => {
     await new Promise((r) => setTimeout(r, 1_500));
     expect(events.filter((e) => e.type === 'task-finished')).toHaveLength(1);
   }, 180_000);
+
+  it('a checkpoint mid-count is not an end; the resume from the checkpoint file finishes without starting over', async () => {
+    const resumedId = `${taskId}-r`;
+    const resumedDomain = `${domain}-r`;
+    const checkpoint = `/var/lib/deskpool/checkpoints/${resumedId}.save`;
+    const frame = (key: string, kind: CommandFrame['kind'], generation: number, params: Record<string, unknown>): CommandFrame =>
+      ({ type: 'command', idempotencyKey: key, kind, target: { vmId: resumedId, domainName: resumedDomain, generation }, params }) as CommandFrame;
+    const mine = () => events.filter((e) => e.taskId === resumedId);
+    const text = () => mine().map((e) => (e.type === 'task-output' ? e.data : '')).join('');
+    try {
+      await executor.handle(frame('op-lv-batch-11', 'run-batch', 1, { taskId: resumedId, guest: { command: ['dp-count-to', '25', '200000'], env: {}, index: 0, vcpus: 1, memoryMiB: 128 } }));
+      const deadline = Date.now() + 120_000;
+      while (!/^PROGRESS 6\/25/m.test(text()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      await executor.handle(frame('op-lv-batch-12', 'checkpoint-batch', 1, { taskId: resumedId, path: checkpoint }));
+      expect(results.at(-1)).toMatchObject({ idempotencyKey: 'op-lv-batch-12', outcome: 'succeeded' });
+      await new Promise((r) => setTimeout(r, 2_500));
+      expect(mine().filter((e) => e.type === 'task-finished')).toEqual([]);
+      const stepsBefore = [...text().matchAll(/^PROGRESS (\d+)\/25\r?$/gm)].length;
+
+      await executor.handle(frame('op-lv-batch-13', 'run-batch', 2, { taskId: resumedId, restoreFrom: checkpoint }));
+      expect(results.at(-1)).toMatchObject({ idempotencyKey: 'op-lv-batch-13', outcome: 'succeeded', result: { resumedFrom: checkpoint } });
+      const until = Date.now() + 120_000;
+      while (!mine().some((e) => e.type === 'task-finished') && Date.now() < until) await new Promise((r) => setTimeout(r, 250));
+      expect(mine().filter((e) => e.type === 'task-finished')).toEqual([expect.objectContaining({ generation: 2, exitCode: 0, result: 'count=25' })]);
+      const steps = [...text().matchAll(/^PROGRESS (\d+)\/25\r?$/gm)].map((m) => Number(m[1]));
+      expect(stepsBefore).toBeGreaterThanOrEqual(6);
+      expect(steps).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    } finally {
+      await driver.destroy(resumedDomain).catch(() => undefined);
+      await driver.undefine(resumedDomain).catch(() => undefined);
+      rmSync(checkpoint, { force: true });
+    }
+  }, 300_000);
 });
