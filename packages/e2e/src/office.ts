@@ -75,6 +75,8 @@ export interface AddHostOptions {
   stateMover?: { privateKeyPath: string; knownHostsPath?: string; username?: string };
   /** The PC's owner (a new user when absent). */
   owner?: OfficeUser;
+  /** Where other PCs live-migrate to this one (advertised in its inventory). */
+  migration?: { uri: string; dataUri?: string };
 }
 
 export interface WorkerProcess {
@@ -136,7 +138,7 @@ export async function waitUntil<T>(what: string, check: () => Promise<T | false 
   }
 }
 
-function inventoryOf(hostname: string): HostInventory {
+function inventoryOf(hostname: string, migration?: { uri: string; dataUri?: string }): HostInventory {
   const mac = `52:54:00:${randomBytes(3).toString('hex').match(/../g)?.join(':') ?? '00:00:01'}`;
   return {
     hostname,
@@ -146,7 +148,15 @@ function inventoryOf(hostname: string): HostInventory {
     diskGiB: 500,
     gpus: [],
     macAddresses: [mac],
-    hypervisor: { kvm: false, libvirtVersion: null, qemuVersion: null, liveMigration: true, hotplugCpu: true, hotplugMemory: true },
+    hypervisor: {
+      kvm: false,
+      libvirtVersion: null,
+      qemuVersion: null,
+      liveMigration: true,
+      hotplugCpu: true,
+      hotplugMemory: true,
+      ...(migration ? { migrationUri: migration.uri, ...(migration.dataUri ? { migrationDataUri: migration.dataUri } : {}) } : {}),
+    },
     agentVersion: '0.1.0',
     os: 'test',
   };
@@ -247,7 +257,8 @@ export async function startOffice(options: OfficeOptions = {}): Promise<Office> 
         const stateDir = path.join(tmp, o.name.replace(/[^A-Za-z0-9.-]/g, '_'));
         await fs.mkdir(stateDir, { recursive: true });
         const token = await api<{ token: string }>('POST', '/enrollment-tokens', { poolId: pool.id, note: `PC ${o.name}` });
-        const enrolled = await enroll({ serverUrl: apiUrl, token: token.token, stateDir, inventory: inventoryOf(o.name) });
+        const inventory = inventoryOf(o.name, o.migration);
+        const enrolled = await enroll({ serverUrl: apiUrl, token: token.token, stateDir, inventory });
         const hostId = enrolled.response.hostId;
         await api('PATCH', `/hosts/${hostId}`, { ownerUserId: owner.id });
         await api('PATCH', `/users/${owner.id}`, { homeHostId: hostId });
@@ -270,7 +281,6 @@ export async function startOffice(options: OfficeOptions = {}): Promise<Office> 
           ...(o.stateMover ? { stateMover: { username: 'root', ...o.stateMover } } : {}),
         });
         let agent: RunningAgent | undefined;
-        const inventory = inventoryOf(o.name);
         const host: OfficeHost = {
           hostId,
           name: o.name,

@@ -6,6 +6,7 @@
 // from where it stopped instead of starting over. Checkpoints are on shared storage (the pool's
 // storageMode "shared"): the test host sees the machine's filesystem outside libvirt's own dirs.
 import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,8 +36,10 @@ describe('a batch task checkpointed by a tap resumes on another PC (real libvirt
     testhostUp = true;
     const libvirtUri = /^libvirt_uri=(.+)$/m.exec(stdout)?.[1];
     if (!libvirtUri) throw new Error(`testhost.sh printed no libvirt_uri:\n${stdout}`);
-    // No batch on a PC whose owner is present, so the checkpointed task must go elsewhere.
-    office = await startOffice({ pool: { batchAllowed: true, storageMode: 'shared', maxBatchPercentOwnerPresent: 0 } });
+    // Batch runs outside office hours: today is made a day off (office tomorrow only). No batch on
+    // a PC whose owner is present, so the checkpointed task must go elsewhere.
+    const tomorrow = (new Date().getUTCDay() % 7) + 1;
+    office = await startOffice({ pool: { batchAllowed: true, officeDays: [tomorrow], storageMode: 'shared', maxBatchPercentOwnerPresent: 0 } });
     office.startWorker();
     [pcA, pcB] = await Promise.all([office.addHost({ name: 'pc-a' }), office.addHost({ name: 'pc-b', libvirtUri })]);
     // B takes no batch until the task runs on A.
@@ -45,11 +48,42 @@ describe('a batch task checkpointed by a tap resumes on another PC (real libvirt
   }, 400_000);
 
   afterAll(async () => {
+    // The batch VM's domain and checkpoint are named by the scheduler (dp-task-<id>), not by a test
+    // prefix: remove them from both PCs.
+    const tasks = office ? await office.prisma.batchTask.findMany({ select: { id: true } }).catch(() => []) : [];
+    for (const t of tasks) {
+      for (const pc of [pcA, pcB]) {
+        await pc?.driver.destroy(`dp-task-${t.id}`).catch(() => undefined);
+        await pc?.driver.undefine(`dp-task-${t.id}`).catch(() => undefined);
+      }
+      await rm(`/var/lib/deskpool/checkpoints/${t.id}.save`, { force: true });
+    }
     await office?.close();
     if (testhostUp) await execFileP('bash', [`${repo}scripts/testhost.sh`, 'down', TESTHOST]).catch(() => undefined);
   });
 
+  /** What the control plane knows of the job's task, for a failure message. */
+  async function explain(jobId: string): Promise<string> {
+    const task = await office.prisma.batchTask.findFirst({ where: { jobId } });
+    const ops = task ? await office.prisma.operation.findMany({ where: { taskId: task.id }, orderBy: { createdAt: 'asc' } }) : [];
+    const audit = await office.prisma.auditEvent.findMany({ orderBy: { at: 'desc' }, take: 25 });
+    return JSON.stringify({
+      task,
+      operations: ops.map((o) => ({ kind: o.kind, host: o.hostId, generation: o.generation, status: o.status, error: o.error })),
+      recentAudit: audit.map((a) => `${a.action} ${a.entityType}:${a.entityId} ${a.cause}`),
+    }, null, 1);
+  }
+
   it('checkpoints at the tap, restores the desktop at once, resumes on B and finishes counting on', async () => {
+    let jobId = '';
+    try {
+      await scenario((id) => (jobId = id));
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${jobId ? await explain(jobId) : ''}`, { cause: e });
+    }
+  });
+
+  async function scenario(onJob: (id: string) => void): Promise<void> {
     // Evening: the owner leaves, the desktop is suspended, A is free for batch.
     await expect.poll(async () => (await office.prisma.host.findUniqueOrThrow({ where: { id: pcA.hostId } })).presenceState, { timeout: 30_000 }).toBe('idle');
     office.clock.advance(2 * 60_000);
@@ -58,6 +92,7 @@ describe('a batch task checkpointed by a tap resumes on another PC (real libvirt
     const countAtSuspend = await desk.lastCount();
 
     const job = await office.api<{ id: string }>('POST', '/jobs', { name: 'count', command: ['dp-count-to', String(N)], cores: 1, memoryMiB: 128, checkpointable: true, retries: 0 });
+    onJob(job.id);
     const taskOf = () => office.prisma.batchTask.findFirstOrThrow({ where: { jobId: job.id } });
     const onA = await waitUntil('the task runs on A', async () => {
       const t = await taskOf();
@@ -84,6 +119,8 @@ describe('a batch task checkpointed by a tap resumes on another PC (real libvirt
 
     const onB = await waitUntil('the task resumed on B', async () => {
       const t = await taskOf();
+      // What the placement timer's repeatable job does in production (the harness fires timers by hand).
+      if (t.state === 'checkpointed') await office.timer('placement');
       return t.hostId === pcB.hostId && (t.state === 'running' || t.state === 'succeeded') ? t : null;
     }, 180_000, 250);
     expect(onB.generation).toBeGreaterThan(onA.generation);
@@ -106,5 +143,5 @@ describe('a batch task checkpointed by a tap resumes on another PC (real libvirt
     expect(results.tasks[0]).toMatchObject({ state: 'succeeded', exitCode: 0, result: `count=${N}` });
     const audit = await office.prisma.auditEvent.findMany({ where: { entityId: finished.id }, orderBy: { at: 'asc' } });
     expect(audit.map((a) => a.action)).toEqual(expect.arrayContaining([expect.stringMatching(/checkpoint/i)]));
-  });
+  }
 });
