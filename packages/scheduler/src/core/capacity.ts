@@ -50,7 +50,8 @@ export function ownerExpectedSoon(draft: PlanDraft, host: Host, pool: Pool): boo
   const user = draft.get('users', host.ownerUserId);
   if (!user) return false;
   const predicted = draft.predictedArrival(user, pool.policy);
-  return predicted !== null && draft.now < predicted && predicted - draft.now <= lead;
+  const readyBy = draft.readyBy(user, pool.policy);
+  return predicted !== null && readyBy !== null && draft.now < predicted && readyBy - draft.now <= lead;
 }
 
 /** Feasibility of a host for any batch work, before looking at a task. */

@@ -1,5 +1,5 @@
 import { localTime, type LocalTime } from './local-time.js';
-import { predictArrival } from './prediction.js';
+import { predictArrival, readyByToday } from './prediction.js';
 import { addResources, NO_RESOURCES } from './resources.js';
 import type {
   Action,
@@ -75,6 +75,7 @@ export class PlanDraft {
   private readonly localTimes = new Map<string, LocalTime>();
   private readonly baseValues = new Map<EntityKind, unknown[]>();
   private readonly predictions = new Map<string, Millis | null>();
+  private readonly readyByTimes = new Map<string, Millis | null>();
   private readonly causes = new Map<string, Cause>();
   private pendingVmMoves: [string, string[], string[]][] = [];
   private pendingTaskMoves: [string, string[], string[]][] = [];
@@ -127,6 +128,13 @@ export class PlanDraft {
       this.localTimes.set(poolId, lt);
     }
     return lt;
+  }
+
+  /** When a user's desktop should be ready by today (pre-staging, morning drain), once per plan. */
+  readyBy(user: User, policy: PoolPolicy): Millis | null {
+    let r = this.readyByTimes.get(user.id);
+    if (r === undefined) this.readyByTimes.set(user.id, (r = readyByToday(user, policy, this.now)));
+    return r;
   }
 
   /** Today's predicted arrival of a user, computed once per plan. */

@@ -47,7 +47,8 @@ export function onPreStageTick(draft: PlanDraft): void {
     const lt = draft.localTimeOfPool(pool.id);
     if (!lt || user.preStage?.localDate === lt.date) continue;
     const predicted = draft.predictedArrival(user, pool.policy);
-    if (predicted === null || draft.now >= predicted || predicted - draft.now > pool.policy.preStaging.leadMs) continue;
+    const readyBy = draft.readyBy(user, pool.policy);
+    if (predicted === null || readyBy === null || draft.now >= predicted || readyBy - draft.now > pool.policy.preStaging.leadMs) continue;
     const vm = desktopOfUser(draft, user.id);
     if (!vm || (vm.state !== 'SUSPENDED' && vm.state !== 'STOPPED')) continue;
     if (host.asleep || !host.online) {
