@@ -6,6 +6,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordAudit } from '@deskpool/db';
 import { FleetSampler } from '../src/dashboard/index.js';
 import { addHost, connectAgent, startDashboardApi, type DashboardApi, type FakeAgent } from './dashboard-harness.js';
 import { decodePng, hex } from './dashboard-png.js';
@@ -43,7 +44,8 @@ beforeAll(async () => {
   // Tom's PC: offline until its agent connects; his desktop is suspended for the night.
   const tom = await person('tom');
   pcs.tap = await addHost(api, { name: 'pc-06-tom', ownerUserId: tom, presenceState: 'idle' });
-  await desktop(tom, 'SUSPENDED', null);
+  const tomsDesktop = await desktop(tom, 'SUSPENDED', null);
+  await recordAudit(p, { entityType: 'vm', entityId: tomsDesktop.id, action: 'vm.state.SUSPENDING->SUSPENDED', actor: 'scheduler', cause: 'rule:idle-suspend' });
   // Two samples for the charts.
   let now = Date.now() - 3600_000;
   const sampler = new FleetSampler(p, { now: () => new Date(now) }, { periodMs: 60_000, tickMs: 0, retentionMs: 86_400_000 });
@@ -138,9 +140,14 @@ describe('dashboard in Chromium', () => {
     if (keep) writeFileSync(keep, await page.screenshot({ fullPage: true }));
   });
 
-  it("shows a PC's history when its tile is clicked", async () => {
+  it("shows a PC's and a desktop's history when clicked", async () => {
     await tile('tap').click();
     await expect.poll(() => page.locator('#history-of').textContent()).toBe('host pc-06-tom');
     await expect.poll(async () => (await page.locator('#history li').allTextContents()).join('\n')).toMatch(/presence\.present[\s\S]*agent\.connected/);
+
+    // A desktop's history, from the audit trail.
+    await page.locator('#vms tr', { hasText: 'tom' }).click();
+    await expect.poll(() => page.locator('#history-of').textContent()).toMatch(/^vm dpt-ui-/);
+    await expect.poll(async () => (await page.locator('#history li').allTextContents()).join('\n')).toContain('vm.state.SUSPENDING->SUSPENDED');
   });
 });
