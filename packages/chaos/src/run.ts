@@ -8,7 +8,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { enroll } from '@deskpool/agent';
 import { SchedulerEvents } from '@deskpool/scheduler';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { check, type AuditEvidence, type Evidence, type OperationEvidence, type Violation } from './check.js';
 import { simulatedInventory } from './inventory.js';
@@ -279,13 +278,10 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
     const db = new pg.Pool({ connectionString: pgCluster.url, max: 2 });
     db.on('error', () => undefined);
     cleanups.push(() => db.end());
-    const eventsRedis = new Redis(redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-    eventsRedis.on('error', () => undefined);
-    const schedulerEvents = new SchedulerEvents({ connection: eventsRedis });
-    cleanups.push(async () => {
-      await schedulerEvents.close().catch(() => undefined);
-      eventsRedis.disconnect();
-    });
+    // Connection options, not an instance: BullMQ owns its connections (and their reconnects).
+    const schedulerEvents = new SchedulerEvents({ connection: { url: redis.url, maxRetriesPerRequest: null, enableOfflineQueue: false } });
+    schedulerEvents.queue.on('error', () => undefined);
+    cleanups.push(() => schedulerEvents.close().catch(() => undefined));
     const reportedDone = new Set<string>();
     let looping = true;
     // A batch guest that printed its result and powered off has finished its work. The agent
@@ -393,8 +389,12 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
       await inject(f).catch((err: unknown) => (record.error = (err as Error).message));
     }
     await Promise.all(background);
-    io.print(`chaos: faults over at t+${Math.round(rel() / 1000)} s; waiting for the mornings until t+${Math.round(plan.endAt / 1000)} s`);
-    await sleep(plan.endAt - rel());
+    // On a loaded machine restarts take longer than planned and the faults end later: the SLO
+    // counts from when they really ended, and the run lasts until every tap has had it.
+    const faultsEndAt = Math.max(plan.faultsEndAt, rel());
+    const endAt = Math.max(plan.endAt, faultsEndAt + plan.sloMs + 5000);
+    io.print(`chaos: faults over at t+${Math.round(faultsEndAt / 1000)} s; waiting for the mornings until t+${Math.round(endAt / 1000)} s`);
+    await sleep(endAt - rel());
     looping = false;
     await completionLoop;
 
@@ -431,7 +431,7 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
       audit: auditRows.rows.map((a): AuditEvidence => ({ entityId: a.entity_id, at: a.at.getTime(), afterState: a.after?.state ?? null })),
       savedStateFiles: savedFiles,
       liveOrSavedDomains: liveOrSaved,
-      faultsEndAt: startMs + plan.faultsEndAt,
+      faultsEndAt: startMs + faultsEndAt,
       sloMs: plan.sloMs,
     };
     const violations = check(evidence);
