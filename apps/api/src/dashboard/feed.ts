@@ -101,7 +101,9 @@ export class DashboardFeed {
     if (this.stopped || this.timer || this.listeners.size === 0) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.polling = this.poll()
+      // One read at a time, even when a pause and a new listener overlap a read in flight.
+      this.polling = (this.polling ?? Promise.resolve())
+        .then(() => this.poll())
         .catch(this.onError)
         .finally(() => this.schedule(this.pollMs));
     }, delayMs);
