@@ -14,6 +14,8 @@ COPY packages/cli/package.json packages/cli/
 COPY apps/api/package.json apps/api/
 COPY apps/agent/package.json apps/agent/
 COPY packages/simulator/package.json packages/simulator/
+COPY packages/e2e/package.json packages/e2e/
+COPY packages/chaos/package.json packages/chaos/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.base.json tsconfig.json prisma.config.ts ./
 COPY prisma prisma
