@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_TEST_ADMIN_URL } from '@deskpool/db/testing';
-import { formatFleetReport, parseFleetOptions, runFleet, type FleetReport } from '../src/index.js';
+import { readFileSync } from 'node:fs';
+import { formatFleetReport, parseFleetOptions, runFleet, week1000Figures, type BenchFigure, type FleetReport } from '../src/index.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const env = (name: string, fallback: number): number => (process.env[name] !== undefined ? Number(process.env[name]) : fallback);
@@ -22,19 +23,7 @@ const speed = env('BENCH_SPEED', 150);
 const poolSize = env('BENCH_POOL_SIZE', 100);
 const demand = env('BENCH_DEMAND', 1.2);
 
-type Figure = { value: number | null; unit: string; method?: string; why?: string };
-
-function figuresOf(r: FleetReport, what: string): Record<string, Figure> {
-  const ratio = (value: number | null, method: string, why: string): Figure => (value === null ? { value: null, unit: '0..1', why } : { value, unit: '0..1', method });
-  return {
-    'week1000.harvest_ratio': ratio(r.harvest.ratio, `${what}: idle night PC-hours (19:00–07:00, owner away) used by batch / available with demand present (at most the PCs the running plus queued work could fill), sampled every 5 simulated minutes: ${r.harvest.usedPcHours} of ${r.harvest.availablePcHours}`, 'no night PC-hours with batch demand in the window'),
-    'week1000.energy_saved_ratio': ratio(r.energy.savedRatio, `${what}: 1 − office energy / always-on energy over the window; per-state power asleep ${r.energy.powerWatts.asleep} W, on ${r.energy.powerWatts.pcIdle} W, + ${r.energy.powerWatts.desktop} W per running desktop, + ${r.energy.powerWatts.batchCore} W per busy batch core; a PC running only batch is charged to batch (${r.energy.batchKWh} kWh), always-on = every PC on with its desktop running; counting batch too: ${r.energy.savedRatioInclBatch}`, 'no energy recorded'),
-    'week1000.instant_morning_ratio': ratio(r.mornings.instantRatio, `${what}: arrivals whose desktop was already running at their first tap: ${r.mornings.instant} of ${r.mornings.count}`, 'no arrivals in the window'),
-    'week1000.morning_wait_s.p99': r.mornings.waitS.p99 === null ? { value: null, unit: 's', why: 'no arrivals got their desktop in the window' } : { value: r.mornings.waitS.p99, unit: 's', method: `${what}: simulated seconds from first tap to desktop running there, p99 over ${r.mornings.count} arrivals (p50 ${r.mornings.waitS.p50}, max ${r.mornings.waitS.max}); at ${r.run.speed}x every real millisecond the control plane queues is ${(r.run.speed / 1000).toFixed(2)} simulated s` },
-    'week1000.prestage_precision': ratio(r.preStaging.precision, `${what}: pre-stagings (desktop restored at its own PC before the person came in) the person used: ${r.preStaging.hits} of ${r.preStaging.stagings}`, 'no pre-staging happened'),
-    'week1000.event_handle_ms.p99': r.controlPlane.handleMsP99 === null ? { value: null, unit: 'ms', why: 'no events' } : { value: r.controlPlane.handleMsP99, unit: 'ms', method: `${what}: real ms a scheduler worker spent per event (lock, snapshot, plan, commit, dispatch), p99 of ${r.controlPlane.events}; queue wait p99 ${r.controlPlane.queueMsP99} ms` },
-  };
-}
+type Figure = BenchFigure;
 
 function write(figures: Record<string, Figure>): void {
   const dir = path.join(repoRoot, 'bench/results');
@@ -46,7 +35,22 @@ function write(figures: Record<string, Figure>): void {
   process.stdout.write(`wrote ${file}\n`);
 }
 
+function describeRun(r: FleetReport, realSeconds: number): string {
+  return (
+    `${r.pcs} PCs (${Math.ceil(r.pcs / poolSize)} pools), real API + scheduler runtime + ${r.pcs} agents over WebSockets in one process, simulated hypervisors; ` +
+    `${((Date.parse(r.window.until) - Date.parse(r.window.from)) / 3_600_000).toFixed(1)} simulated hours (${r.window.from.slice(0, 16)} → ${r.window.until.slice(0, 16)} UTC: evening, night and morning, not a whole week) at ${r.run.speed}x, ` +
+    `${realSeconds} s real; seeded presence, batch demand ${demand}× night capacity`
+  );
+}
+
 async function main(): Promise<void> {
+  // `--from-report FILE`: the figures of an earlier run's report.json, evaluated again.
+  const from = process.argv.indexOf('--from-report');
+  if (from >= 0) {
+    const r = JSON.parse(readFileSync(process.argv[from + 1] ?? '', 'utf8')) as FleetReport;
+    write(week1000Figures(r, { what: `${describeRun(r, r.run.realSeconds)} (figures evaluated from the run's saved report)`, load: os.loadavg()[0] ?? 0 }));
+    return;
+  }
   const options = parseFleetOptions({
     days: 1,
     startHour,
@@ -67,11 +71,7 @@ async function main(): Promise<void> {
   try {
     const r = run.report;
     process.stdout.write(`${formatFleetReport(r)}\n`);
-    const what =
-      `${pcs} PCs (${Math.ceil(pcs / poolSize)} pools), real API + scheduler runtime + ${pcs} agents over WebSockets in one process, simulated hypervisors; ` +
-      `${hours} simulated hours (${r.window.from.slice(0, 16)} → ${r.window.until.slice(0, 16)} UTC: evening, night and morning, not a whole week) at ${speed}x, ` +
-      `${Math.round((performance.now() - startedAt) / 1000)} s real; seeded presence, batch demand ${demand}× night capacity`;
-    write(figuresOf(r, what));
+    write(week1000Figures(r, { what: describeRun(r, Math.round((performance.now() - startedAt) / 1000)), load: os.loadavg()[0] ?? 0 }));
   } finally {
     await run.close();
   }

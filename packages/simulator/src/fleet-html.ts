@@ -72,7 +72,7 @@ export function renderFleetHtml(r: FleetReport, title: string): string {
   const maxCores = Math.max(1, ...t.map((p) => Math.max(p.batchCoresBusy, p.queuedCores)));
   const alwaysOnWatts = r.pcs * (r.energy.powerWatts.pcIdle + r.energy.powerWatts.desktop);
   const figures: [string, string][] = [
-    ['Mornings', `${r.mornings.count} (${r.mornings.instant} instant: ${pct(r.mornings.instantRatio)}; ${r.mornings.missing} without their desktop)`],
+    ['Mornings', `${r.mornings.count} (${r.mornings.instant} instant: ${pct(r.mornings.instantRatio)}; after a night suspended ${r.mornings.instantAfterSuspend} of ${r.mornings.afterSuspend}: ${pct(r.mornings.instantAfterSuspendRatio)}; ${r.mornings.missing} without their desktop)`],
     ['Morning wait (simulated s)', `p50 ${fmt(r.mornings.waitS.p50)} · p95 ${fmt(r.mornings.waitS.p95)} · p99 ${fmt(r.mornings.waitS.p99)} · max ${fmt(r.mornings.waitS.max)}`],
     ['Harvest ratio', `${pct(r.harvest.ratio)} (${r.harvest.usedPcHours} of ${r.harvest.availablePcHours} idle night PC-hours with demand; core utilisation ${pct(r.harvest.coreUtilisation)})`],
     ['Energy', `${fmt(r.energy.officeKWh, 1)} kWh for the office (+ ${fmt(r.energy.batchKWh, 1)} kWh of batch) vs ${fmt(r.energy.alwaysOnKWh, 1)} kWh always-on: ${pct(r.energy.savedRatio)} saved (${pct(r.energy.savedRatioInclBatch)} counting batch); ${r.energy.asleepPcHours} PC-hours asleep`],
@@ -106,7 +106,7 @@ export function formatFleetReport(r: FleetReport): string {
   return [
     '',
     `=== deskpool office: ${r.pcs} PCs, ${r.window.days} day(s) (${r.window.from.slice(0, 16)} → ${r.window.until.slice(0, 16)} UTC) ===`,
-    `mornings: ${r.mornings.count}, instant (desktop already running at the tap) ${r.mornings.instant}: ${pct(r.mornings.instantRatio)}; without their desktop that day: ${r.mornings.missing}`,
+    `mornings: ${r.mornings.count}, instant (desktop already running at the tap) ${r.mornings.instant}: ${pct(r.mornings.instantRatio)}; of those whose desktop was suspended overnight ${r.mornings.instantAfterSuspend} of ${r.mornings.afterSuspend}: ${pct(r.mornings.instantAfterSuspendRatio)}; without their desktop that day: ${r.mornings.missing}`,
     `morning wait, simulated s: p50 ${fmt(r.mornings.waitS.p50)}, p95 ${fmt(r.mornings.waitS.p95)}, p99 ${fmt(r.mornings.waitS.p99)}, max ${fmt(r.mornings.waitS.max)}`,
     `harvest: ${pct(r.harvest.ratio)} of idle night PC-hours with batch demand used by batch (${r.harvest.usedPcHours} of ${r.harvest.availablePcHours}); core utilisation ${pct(r.harvest.coreUtilisation)}`,
     `energy: office ${fmt(r.energy.officeKWh, 1)} kWh + batch ${fmt(r.energy.batchKWh, 1)} kWh vs always-on ${fmt(r.energy.alwaysOnKWh, 1)} kWh: ${pct(r.energy.savedRatio)} saved (${pct(r.energy.savedRatioInclBatch)} counting batch); ${r.energy.asleepPcHours} PC-hours asleep`,

@@ -77,6 +77,8 @@ export interface Morning {
   waitS: number | null;
   /** The desktop was already running at the tap. */
   instant: boolean;
+  /** The desktop had been suspended (not running anywhere) during the night before. */
+  suspendedOvernight: boolean;
 }
 
 export interface TimelinePoint {
@@ -95,7 +97,7 @@ export interface FleetReport {
   window: { from: string; until: string; days: number };
   pcs: number;
   run: { realSeconds: number; speed: number };
-  mornings: { count: number; instant: number; instantRatio: number | null; waitS: { p50: number | null; p95: number | null; p99: number | null; max: number | null }; missing: number };
+  mornings: { count: number; instant: number; instantRatio: number | null; afterSuspend: number; instantAfterSuspend: number; instantAfterSuspendRatio: number | null; waitS: { p50: number | null; p95: number | null; p99: number | null; max: number | null }; missing: number };
   harvest: { usedPcHours: number; availablePcHours: number; ratio: number | null; nightPcHoursIdle: number; coreUtilisation: number | null };
   energy: { actualKWh: number; batchKWh: number; officeKWh: number; alwaysOnKWh: number; savedRatio: number | null; savedRatioInclBatch: number | null; asleepPcHours: number; powerWatts: typeof FLEET_POWER_WATTS };
   preStaging: { stagings: number; hits: number; precision: number | null; recall: number | null; arrivalsAtOwnPc: number; leadMinutes: { p50: number | null; p90: number | null } };
@@ -290,7 +292,10 @@ export function computeFleetReport(r: FleetRecord, stepMs = 5 * MIN): FleetRepor
     const running = there.some((i) => i.from <= askedAt && (i.until ?? Infinity) > askedAt);
     const next = there.filter((i) => i.from > askedAt && i.from < d.leavesAt).sort((a, b) => a.from - b.from)[0];
     const waitS = running ? 0 : next ? (next.from - askedAt) / 1000 : null;
-    mornings.push({ person: d.person, date: d.date, pc: d.pc, hotDesk, waitS, instant: running });
+    // Not running anywhere at 03:00 that morning: the night suspended it (or it never ran).
+    const threeAm = askedAt - (askedAt % DAY) + 3 * HOUR;
+    const suspendedOvernight = threeAm > r.startMs && !(byDomain.get(domain) ?? []).some((i) => i.from <= threeAm && (i.until ?? Infinity) > threeAm);
+    mornings.push({ person: d.person, date: d.date, pc: d.pc, hotDesk, waitS, instant: running, suspendedOvernight });
   }
   const waits = mornings.flatMap((m) => (m.waitS === null ? [] : [m.waitS]));
 
@@ -353,6 +358,9 @@ export function computeFleetReport(r: FleetRecord, stepMs = 5 * MIN): FleetRepor
       count: mornings.length,
       instant: mornings.filter((m) => m.instant).length,
       instantRatio: round(ratio(mornings.filter((m) => m.instant).length, mornings.length)),
+      afterSuspend: mornings.filter((m) => m.suspendedOvernight).length,
+      instantAfterSuspend: mornings.filter((m) => m.suspendedOvernight && m.instant).length,
+      instantAfterSuspendRatio: round(ratio(mornings.filter((m) => m.suspendedOvernight && m.instant).length, mornings.filter((m) => m.suspendedOvernight).length)),
       waitS: { p50: percentile(waits, 50), p95: percentile(waits, 95), p99: percentile(waits, 99), max: percentile(waits, 100) },
       missing: mornings.filter((m) => m.waitS === null).length,
     },

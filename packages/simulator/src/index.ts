@@ -11,3 +11,4 @@ export { runFleet, writeFleetReport, magicPacketTarget, FLEET_START_MS, FLEET_PC
 export { parseFleetArgs, parseFleetOptions, fleetOptionsSchema, FleetOptionsInvalid, type FleetOptions, type FleetOptionsInput } from './fleet-options.js';
 export { computeFleetReport, FLEET_POWER_WATTS, type FleetRecord, type FleetReport, type Morning, type TimelinePoint, type SleepInterval, type DemandSample, type EventLatency } from './fleet-report.js';
 export { renderFleetHtml, formatFleetReport } from './fleet-html.js';
+export { week1000Figures, followed, MAX_LAG_MINUTES, MIN_SUSPENDED_SHARE, type BenchFigure, type BenchContext } from './bench-figures.js';

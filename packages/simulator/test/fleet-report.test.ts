@@ -55,7 +55,10 @@ describe('fleet report', () => {
   const r = computeFleetReport(record());
 
   it('counts an arrival to a running desktop as instant and measures the other wait', () => {
-    expect(r.mornings).toMatchObject({ count: 2, instant: 1, instantRatio: 0.5, missing: 0 });
+    expect(r.mornings).toMatchObject({ count: 2, instant: 1, instantRatio: 0.5, missing: 0, afterSuspend: 2, instantAfterSuspend: 1 });
+    // A desktop left running all night is not a pre-staging success.
+    const neverSuspended = computeFleetReport(record({ intervals: [{ domain: 'desk-0', pc: 0, from: at(17), until: null }] }));
+    expect(neverSuspended.mornings).toMatchObject({ instant: 1, afterSuspend: 1, instantAfterSuspend: 0, instantAfterSuspendRatio: 0 });
     expect(r.mornings.waitS.max).toBe(30);
   });
 
