@@ -30,10 +30,12 @@ async function main(): Promise<void> {
       links.set(a.pc, link);
       const port = await link.listen();
       const credential = JSON.parse(await fs.readFile(path.join(a.stateDir, 'credential.json'), 'utf8')) as CredentialFile;
-      // The person's activity from now on, relative to this (re)start.
+      // The evening from this agent's first start (a loaded machine starts agents late; the
+      // person is there when their PC comes up); the morning at its absolute times.
       const now = Date.now();
+      const offsets = [...(config.firstStart ? a.evening : []), ...a.morning.filter((t) => t >= now).map((t) => t - now)];
       const tracePath = path.join(a.stateDir, 'presence.trace');
-      await fs.writeFile(tracePath, a.activity.filter((t) => t >= now).map((t) => `${JSON.stringify({ offsetMs: t - now, event: 'activity' })}\n`).join(''));
+      await fs.writeFile(tracePath, offsets.map((o) => `${JSON.stringify({ offsetMs: o, event: 'activity' })}\n`).join(''));
       const agentConfig = agentConfigSchema.parse({
         serverUrl: `http://127.0.0.1:${port}`,
         stateDir: a.stateDir,

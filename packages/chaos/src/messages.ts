@@ -40,8 +40,10 @@ export const fleetAgentSchema = z
     pc: z.number().int().nonnegative(),
     hostname: z.string(),
     stateDir: z.string(),
-    /** Epoch ms of each keyboard/mouse activity of the person at this PC. */
-    activity: z.array(z.number()),
+    /** ms after the agent's first start: the person at the PC in the evening. */
+    evening: z.array(z.number().nonnegative()),
+    /** Epoch ms of each keyboard/mouse activity in the morning (after their tap). */
+    morning: z.array(z.number()),
   })
   .strict();
 
@@ -52,6 +54,8 @@ export const fleetConfigSchema = z
     /** host:port of every API process; each agent's link picks them in turn. */
     apis: z.array(z.string()).min(1),
     agents: z.array(fleetAgentSchema),
+    /** False on a restart after a kill: the evening is over. */
+    firstStart: z.boolean(),
     partitioned: z.array(z.number().int()),
     skewMs: z.record(z.string(), z.number()),
     cpus: z.number().int().positive(),

@@ -137,10 +137,14 @@ export function buildPlan(options: Pick<ChaosOptions, 'seed' | 'faults' | 'pcs' 
   return { people, faults, faultsStartAt, faultsEndAt, endAt: tapUntil + sloMs + 5 * S, sloMs };
 }
 
-/** Epoch ms of a person's keyboard activity, given the epoch of the start of the night. */
-export function activityOf(person: PlannedPerson, startMs: number, endMs: number): number[] {
-  const out: number[] = [];
-  for (let t = 0; t <= person.leavesAt; t += ACTIVITY_EVERY_MS) out.push(startMs + t);
-  if (person.tapsAt !== null) for (let t = person.tapsAt; startMs + t <= endMs; t += ACTIVITY_EVERY_MS) out.push(startMs + t);
-  return out;
+/**
+ * A person's keyboard activity: in the evening as ms after their PC's agent first starts, in
+ * the morning as epoch ms (given the epoch of the start of the night).
+ */
+export function activityOf(person: PlannedPerson, startMs: number, endMs: number): { evening: number[]; morning: number[] } {
+  const evening: number[] = [];
+  const morning: number[] = [];
+  for (let t = 0; t <= person.leavesAt; t += ACTIVITY_EVERY_MS) evening.push(t);
+  if (person.tapsAt !== null) for (let t = person.tapsAt; startMs + t <= endMs; t += ACTIVITY_EVERY_MS) morning.push(startMs + t);
+  return { evening, morning };
 }

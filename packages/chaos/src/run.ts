@@ -139,7 +139,7 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
     for (const [i, api] of apis.entries()) {
       api.start();
       cleanups.push(() => api.stop());
-      await waitFor(`API ${i}`, apiHealthy(i), 60_000);
+      await waitFor(`API ${i}`, apiHealthy(i), 180_000);
     }
     const workerEnv = {
       ...process.env,
@@ -230,7 +230,8 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
 
     // Time for the fleets to start their agents before the night's first moment.
     const startMs = Date.now() + 5000 + 40 * options.pcs;
-    const endMs = startMs + plan.endAt;
+    // People stay once they came in, also when late faults make the run longer than planned.
+    const endMs = startMs + plan.endAt + 15 * 60_000;
     const partitioned = new Set<number>();
     const skews = new Map<number, number>();
     const fleetOf = (pc: number): number => pc % options.fleets;
@@ -240,7 +241,8 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
         fleet: f,
         officeSocket,
         apis: apiPorts.map((p) => `127.0.0.1:${p}`),
-        agents: plan.people.filter((p) => fleetOf(p.pc) === f).map((p) => ({ pc: p.pc, hostname: hostname(p.pc), stateDir: path.join(stateRoot, `pc${p.pc}`), activity: activityOf(p, startMs, endMs) })),
+        agents: plan.people.filter((p) => fleetOf(p.pc) === f).map((p) => ({ pc: p.pc, hostname: hostname(p.pc), stateDir: path.join(stateRoot, `pc${p.pc}`), ...activityOf(p, startMs, endMs) })),
+        firstStart: (fleets[f]?.starts ?? 0) === 0,
         partitioned: [...partitioned].filter((pc) => fleetOf(pc) === f),
         skewMs: Object.fromEntries([...skews].filter(([pc]) => fleetOf(pc) === f)),
         cpus: PC.cpus,
@@ -326,7 +328,7 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
           await p.kill();
           await restartAfter(f.durationMs, p.spec.name, async () => {
             p.start();
-            await waitFor(p.spec.name, apiHealthy(f.target), 60_000);
+            await waitFor(p.spec.name, apiHealthy(f.target), 180_000);
           });
           return;
         }

@@ -33,7 +33,7 @@ describe('the chaos plan', () => {
     const [p] = buildPlan(base).people;
     const start = 1_000_000;
     const act = activityOf({ ...p!, leavesAt: 6000, tapsAt: 100_000 }, start, start + 112_000);
-    expect(act).toEqual([start, start + 5000, start + 100_000, start + 105_000, start + 110_000]);
+    expect(act).toEqual({ evening: [0, 5000], morning: [start + 100_000, start + 105_000, start + 110_000] });
   });
 });
 
