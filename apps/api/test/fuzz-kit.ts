@@ -96,6 +96,9 @@ export async function startFuzzTarget(): Promise<FuzzTarget> {
   };
   const hostA = await hostRow('fuzz-host-a');
   const hostB = await hostRow('fuzz-host-b');
+  // Hosts for the REST fuzzer to update, drain, fence or remove; A and B stay out of its reach so
+  // the agent fuzzer that runs after it can still connect.
+  const spareHosts = [await hostRow('fuzz-host-spare-1'), await hostRow('fuzz-host-spare-2')];
   const vm = (name: string, owner: string) =>
     p.desktopVm.create({ data: { name, ownerUserId: owner, poolId: pool.id, vcpus: 1, memoryMiB: 512, maxVcpus: 2, maxMemoryMiB: 1024, diskLocation: `/var/lib/deskpool/disks/${name}.qcow2` } });
   const vms = [await vm('dpt-fuzz-mine', caller.user.id), await vm('dpt-fuzz-theirs', other.id)];
@@ -119,7 +122,7 @@ export async function startFuzzTarget(): Promise<FuzzTarget> {
     data: { tokenHash: hashSecret(generateSecret(SECRET_PREFIX.enrollmentToken)), poolId: pool.id, createdBy: 'fuzz', expiresAt: new Date(Date.now() + 86_400_000) },
   });
   await installChangeCounter(db);
-  const ids = [pool.id, other.id, otherSubmitter.id, hostA.id, hostB.id, ...vms.map((v) => v.id), ...jobs.flatMap((j) => [j.job.id, j.task.id]), spareToken.id, enrollment.id];
+  const ids = [pool.id, other.id, otherSubmitter.id, ...spareHosts.map((h) => h.id), ...vms.map((v) => v.id), ...jobs.flatMap((j) => [j.job.id, j.task.id]), spareToken.id, enrollment.id];
 
   return {
     app,

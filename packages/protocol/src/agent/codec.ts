@@ -61,18 +61,28 @@ function toText(raw: RawFrame): { text: string; bytes: number } {
 
 /**
  * Where the first NUL character is, in a string or an object key; null when there is none.
- * Iterative, so no nesting depth can overflow the stack.
+ * Iterative, with paths kept as parent links (built only for the answer), so neither deep
+ * nesting nor its length can overflow the stack or cost more than one visit per value.
  */
+interface PathLink {
+  key: string;
+  parent: PathLink | null;
+}
+function pathOf(link: PathLink | null): string[] {
+  const out: string[] = [];
+  for (let l = link; l; l = l.parent) out.push(l.key);
+  return out.reverse();
+}
 function nulPath(value: unknown): string[] | null {
-  const stack: [unknown, string[]][] = [[value, []]];
+  const stack: [unknown, PathLink | null][] = [[value, null]];
   while (stack.length > 0) {
     const [v, at] = stack.pop()!;
     if (typeof v === 'string') {
-      if (v.includes('\u0000')) return at;
+      if (v.includes('\u0000')) return pathOf(at);
     } else if (typeof v === 'object' && v !== null) {
       for (const [k, child] of Object.entries(v)) {
-        if (k.includes('\u0000')) return [...at, k.replaceAll('\u0000', '\\u0000')];
-        stack.push([child, [...at, k]]);
+        if (k.includes('\u0000')) return pathOf({ key: k.replaceAll('\u0000', '\\u0000'), parent: at });
+        stack.push([child, { key: k, parent: at }]);
       }
     }
   }
@@ -105,7 +115,8 @@ function decode(raw: RawFrame, schemas: Record<string, z.ZodType>, direction: 'u
   const nulAt = nulPath(value);
   if (nulAt) {
     // Neither end can store it (PostgreSQL refuses U+0000 in text and jsonb): refused here, by field.
-    const where = nulAt.join('.') || '(root)';
+    const joined = nulAt.join('.');
+    const where = joined === '' ? '(root)' : joined.length > 200 ? `${joined.slice(0, 200)}…` : joined;
     return { ok: false, error: errorFrame('MALFORMED_FRAME', `${where}: strings must not contain the NUL character (\\u0000)`, { ...ref, details: { issues: [{ path: where, message: 'contains U+0000' }] } }) };
   }
   const schema = Object.hasOwn(schemas, type) ? schemas[type] : undefined;
