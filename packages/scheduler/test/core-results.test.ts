@@ -81,6 +81,34 @@ describe('answers from agents', () => {
     expect(p.reasons[0]?.code).toBe('staleResult');
   });
 
+  it('a guest that ends by itself while told to checkpoint counts as done once; the checkpoint answer changes nothing', () => {
+    const w = new World()
+      .pool('p1')
+      .person('alice', 'h1', { state: 'SUSPENDED', hostId: null, savedState: { kind: 'local', hostId: 'h1' }, size: res(8, 16384) })
+      .job('j', { checkpointable: true })
+      .task('t', 'j', { state: 'RUNNING', hostId: 'h1', generation: 2 });
+    let { next } = step(w.s, { id: 'tap', type: 'presence', hostId: 'h1', presence: 'present' }, MONDAY_2AM);
+    expect(next.tasks.t).toMatchObject({ state: 'CHECKPOINTING', generation: 3 });
+    const checkpoint = Object.values(next.operations).find((o) => o.type === 'checkpointBatch' && o.subject.id === 't');
+    expect(checkpoint).toBeDefined();
+    ({ next } = step(next, { id: 'f', type: 'taskFinished', taskId: 't', generation: 2, outcome: 'succeeded' }, MONDAY_2AM + 500));
+    expect(next.tasks.t).toMatchObject({ state: 'SUCCEEDED', hostId: null });
+    expect(Object.values(next.operations).filter((o) => o.subject.id === 't')).toHaveLength(0);
+    const late = plan(next, { id: 'r', type: 'operationResult', operationId: checkpoint?.id ?? '', outcome: 'failed', generation: 3 }, undefined, MONDAY_2AM + 1000);
+    expect(late.actions.filter((a) => a.type === 'recordTransition' && a.id === 't')).toHaveLength(0);
+    // an end reported for the run before that one is still stale
+    const older = plan(w.s, { id: 'f0', type: 'taskFinished', taskId: 't', generation: 0, outcome: 'succeeded' }, undefined, MONDAY_2AM);
+    expect(older.reasons[0]?.code).toBe('staleResult');
+  });
+
+  it('a non-checkpointable guest that fails by itself while being stopped for a cancelled job ends CANCELLED', () => {
+    const w = new World().pool('p1').host('h').job('j').task('t', 'j', { state: 'RUNNING', hostId: 'h', generation: 1 });
+    let { next } = step(w.s, { id: 'c', type: 'jobCancelled', jobId: 'j' }, MONDAY_2AM);
+    expect(next.tasks.t).toMatchObject({ state: 'STOPPING', generation: 2, afterStop: 'cancel' });
+    ({ next } = step(next, { id: 'f', type: 'taskFinished', taskId: 't', generation: 1, outcome: 'failed' }, MONDAY_2AM + 100));
+    expect(next.tasks.t).toMatchObject({ state: 'CANCELLED', hostId: null, afterStop: null });
+  });
+
   it('a failed placement is retried from the queue, then FAILED past the retry limit', () => {
     const w = new World().pool('p1').host('h').job('j', { maxRetries: 0 }).task('t', 'j');
     let { next } = step(w.s, { id: 'pl', type: 'tick', timer: 'placement' }, MONDAY_2AM);

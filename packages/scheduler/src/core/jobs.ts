@@ -34,15 +34,24 @@ export function onJobCancelled(draft: PlanDraft, jobId: string): void {
 export function onTaskFinished(draft: PlanDraft, taskId: string, generation: number, outcome: 'succeeded' | 'failed'): void {
   const task = draft.get('tasks', taskId);
   if (!task) return draft.reason('unknownTask', `No task ${taskId}`);
-  if (task.generation !== generation || task.state !== 'RUNNING') return draft.reason('staleResult', `Task ${taskId} finish report is for an older run; ignored`);
+  // The guest may end by itself just as it is told to yield: the yield bumped the generation,
+  // the report carries the run's. Its end is real, so it counts (re-running it would waste the
+  // night and, for a non-idempotent task, do its work twice); the yield's answer is then ignored.
+  const currentRun = task.state === 'RUNNING' && task.generation === generation;
+  const runThatWasYielding = (task.state === 'CHECKPOINTING' || task.state === 'STOPPING') && task.generation === generation + 1;
+  if (!currentRun && !runThatWasYielding) return draft.reason('staleResult', `Task ${taskId} finish report is for an older run; ignored`);
   const rule = `batch.task${outcome === 'succeeded' ? 'Succeeded' : 'Failed'}`;
   for (const op of draft.operationsOn('task', task.id)) draft.remove('operations', op.id, rule);
   if (outcome === 'succeeded') {
-    draft.update('tasks', task.id, { state: 'SUCCEEDED', hostId: null }, rule);
+    draft.update('tasks', task.id, { state: 'SUCCEEDED', hostId: null, afterStop: null }, rule);
+    return;
+  }
+  if (runThatWasYielding && (task.afterStop === 'cancel' || draft.get('jobs', task.jobId)?.cancelled)) {
+    draft.update('tasks', task.id, { state: 'CANCELLED', hostId: null, afterStop: null }, rule);
     return;
   }
   const job = draft.get('jobs', task.jobId);
   const attempts = task.attempts + 1;
-  if (attempts > (job?.maxRetries ?? 0)) draft.update('tasks', task.id, { state: 'FAILED', hostId: null, attempts }, rule);
-  else draft.update('tasks', task.id, { state: 'QUEUED', hostId: null, attempts, checkpoint: null }, rule);
+  if (attempts > (job?.maxRetries ?? 0)) draft.update('tasks', task.id, { state: 'FAILED', hostId: null, attempts, afterStop: null }, rule);
+  else draft.update('tasks', task.id, { state: 'QUEUED', hostId: null, attempts, checkpoint: null, afterStop: null }, rule);
 }
