@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { Redis } from 'ioredis';
+import { Queue } from 'bullmq';
 import { createTestDatabase } from '@deskpool/db/testing';
 import { loadavg } from 'node:os';
 import { AGENT_PROTOCOL_VERSION } from '@deskpool/protocol';
@@ -24,8 +25,9 @@ const COMMANDS = 2000;
 /** PCs per pool: the scheduler plans one pool at a time and loads that pool for each event. */
 const POOL_SIZE = Number(process.env.BENCH_POOL_SIZE ?? 200);
 /** Presence events measured, sent open loop at PRESENCE_PER_S while heartbeats run. */
-const PRESENCE_SAMPLES = Number(process.env.BENCH_PRESENCE_SAMPLES ?? 500);
-const PRESENCE_PER_S = Number(process.env.BENCH_PRESENCE_PER_S ?? 20);
+const PRESENCE_SAMPLES = Number(process.env.BENCH_PRESENCE_SAMPLES ?? 300);
+// 5/s: each of 10,000 PCs changing presence about every half hour, an office day's average.
+const PRESENCE_PER_S = Number(process.env.BENCH_PRESENCE_PER_S ?? 5);
 /** Heartbeat interval of the sustained load while presence is measured (the agent default). */
 const HEARTBEAT_INTERVAL_S = 15;
 /** Extra node flags for the API and worker processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
@@ -224,14 +226,19 @@ async function main(): Promise<void> {
         void heartbeat(i).then((ms) => hbLatencies.push(ms));
       }
     }, 10);
+    /** Wall-clock send and receive times by host, to line up with the queue's job timestamps. */
+    const wall = new Map<string, { sentAt: number; receivedAt?: number }>();
     const presence = (i: number) =>
       new Promise<{ ms: number; kind: string } | null>((resolve) => {
         const sent = performance.now();
+        const record = { sentAt: Date.now() } as { sentAt: number; receivedAt?: number };
+        wall.set(hostIds[i] as string, record);
         const timeout = setTimeout(() => {
           presenceWaiters.delete(i);
           resolve(null);
         }, 30_000);
         presenceWaiters.set(i, (at, kind) => {
+          record.receivedAt = Date.now();
           clearTimeout(timeout);
           presenceWaiters.delete(i);
           resolve({ ms: at - sent, kind });
@@ -239,7 +246,7 @@ async function main(): Promise<void> {
         sockets[i]!.send(JSON.stringify({ type: 'presence', seq: ++seq, at: new Date().toISOString(), state: 'present', idleSince: null, source: 'evdev' }));
       });
     // A few events first so the worker's and the gateway's code paths are compiled; not counted.
-    const WARMUP = 20;
+    const WARMUP = 10;
     const order = Array.from({ length: Math.min(AGENTS, WARMUP + PRESENCE_SAMPLES) }, (_, s) => (s * 7919 + 17) % AGENTS);
     for (const i of order.slice(0, WARMUP)) await presence(i);
     const pending: Promise<{ ms: number; kind: string } | null>[] = [];
@@ -260,12 +267,30 @@ async function main(): Promise<void> {
     const e2e = [...answered.map((o) => o.ms), ...Array.from({ length: missing }, () => Number.POSITIVE_INFINITY)];
     const p99 = percentile(e2e, 99);
     const p50 = percentile(e2e, 50);
+    // Where the time went, from the scheduler queue's own timestamps of each presence event:
+    // queued by the API, taken by the worker, finished by the worker (publish included).
+    const queue = new Queue('events', { connection: { url: REDIS_URL, maxRetriesPerRequest: null }, prefix: queuePrefix });
+    const legs = { api: [] as number[], wait: [] as number[], worker: [] as number[], delivery: [] as number[] };
+    const measured = new Set(order.slice(WARMUP).map((i) => hostIds[i] as string));
+    for (const job of await queue.getJobs(['completed'], 0, -1)) {
+      const hostId = (job.data as { hostId?: string }).hostId;
+      const w = hostId && measured.has(hostId) ? wall.get(hostId) : undefined;
+      if (!w || w.receivedAt === undefined || !job.processedOn || !job.finishedOn) continue;
+      legs.api.push(job.timestamp - w.sentAt);
+      legs.wait.push(job.processedOn - job.timestamp);
+      legs.worker.push(job.finishedOn - job.processedOn);
+      legs.delivery.push(w.receivedAt - job.finishedOn);
+    }
+    await queue.close();
+    const leg = (xs: number[]) => (xs.length === 0 ? 'n/a' : `p50 ${percentile(xs, 50).toFixed(0)} / p99 ${percentile(xs, 99).toFixed(0)} ms`);
+    const breakdown = `legs over ${legs.api.length} answered events (ms clock): frame → queued by the API ${leg(legs.api)}; waiting in the queue ${leg(legs.wait)}; worker handling ${leg(legs.worker)}; worker done → command on the socket ${leg(legs.delivery)}`;
+    console.log(breakdown);
     const load = loadavg()[0]!.toFixed(1);
     const presenceMethod =
       `${outcomes.length} "present" frames, each from a different agent whose PC holds its owner's suspended desktop, sent open loop at ${PRESENCE_PER_S}/s after ${WARMUP} uncounted warm-up events, ` +
       `while all ${AGENTS} agents heartbeat every ${HEARTBEAT_INTERVAL_S} s (${Math.round(hbLatencies.length / hbSeconds)}/s acked, ack p99 ${percentile(hbLatencies, 99).toFixed(1)} ms); ` +
       `from the frame leaving the agent to the command (${kinds || 'none'}) arriving on its socket: API gateway (presence row + audit, BullMQ event) → scheduler worker process (lock the PC's pool of ${POOL_SIZE}, load it, plan, commit, publish) → gateway → socket; ` +
-      `p50 ${p50.toFixed(1)} ms; ${missing} without a command within 30 s; API, worker, PostgreSQL, Redis and the ${AGENTS} simulated agents on the same 2 shared cores (load average ${load})`;
+      `p50 ${p50.toFixed(1)} ms; ${missing} without a command within 30 s; ${breakdown}; API, worker, PostgreSQL, Redis and the ${AGENTS} simulated agents on the same 2 shared cores (load average ${load})`;
     figures['agents10k.event_to_command_ms.p99'] = Number.isFinite(p99)
       ? { value: Number(p99.toFixed(1)), unit: 'ms', method: presenceMethod }
       : { value: null, unit: 'ms', why: `more than 1% of presence events got no command within 30 s: ${presenceMethod}` };
