@@ -28,6 +28,17 @@ describe('a batch task checkpointed by a tap resumes on another PC (real libvirt
   let pcB: OfficeHost;
   let desk: CounterGuest & { vmId: string };
   let testhostUp = false;
+  let onA: { generation: number };
+  let onB: { generation: number; id: string };
+  let jobIdOf = '';
+  let countAtSuspend = 0;
+  const taskOf = () => office.prisma.batchTask.findFirstOrThrow({ where: { jobId: jobIdOf } });
+  const logs = async (): Promise<string> => {
+    const res = await fetch(`${office.apiUrl}/api/v1/jobs/${jobIdOf}/tasks/0/logs`, { headers: { authorization: `Bearer ${office.adminToken}` } });
+    expect(res.status).toBe(200);
+    return res.text();
+  };
+
 
   beforeAll(async () => {
     const { stdout } = await execFileP('bash', [`${repo}scripts/testhost.sh`, 'up', TESTHOST, TESTHOST_ADDR]).catch((e: Error & { stderr?: string }) => {
@@ -48,8 +59,8 @@ describe('a batch task checkpointed by a tap resumes on another PC (real libvirt
   }, 400_000);
 
   afterAll(async () => {
-    // The batch VM's domain and checkpoint are named by the scheduler (dp-task-<id>), not by a test
-    // prefix: remove them from both PCs.
+    // The batch VM's domain, checkpoint and console log are named by the scheduler and agent
+    // (dp-task-<id>), not by a test prefix: remove them from both PCs.
     const tasks = office ? await office.prisma.batchTask.findMany({ select: { id: true } }).catch(() => []) : [];
     for (const t of tasks) {
       for (const pc of [pcA, pcB]) {
@@ -57,6 +68,7 @@ describe('a batch task checkpointed by a tap resumes on another PC (real libvirt
         await pc?.driver.undefine(`dp-task-${t.id}`).catch(() => undefined);
       }
       await rm(`/var/lib/deskpool/checkpoints/${t.id}.save`, { force: true });
+      await rm(`/var/lib/deskpool/consoles/dp-task-${t.id}.log`, { force: true });
     }
     await office?.close();
     if (testhostUp) await execFileP('bash', [`${repo}scripts/testhost.sh`, 'down', TESTHOST]).catch(() => undefined);
@@ -75,40 +87,44 @@ describe('a batch task checkpointed by a tap resumes on another PC (real libvirt
   }
 
   it('checkpoints at the tap, restores the desktop at once, resumes on B and finishes counting on', async () => {
-    let jobId = '';
     try {
-      await scenario((id) => (jobId = id));
+      await scenario();
     } catch (e) {
-      throw new Error(`${(e as Error).message}\n${jobId ? await explain(jobId) : ''}`, { cause: e });
+      throw new Error(`${(e as Error).message}\n${jobIdOf ? await explain(jobIdOf) : ''}`, { cause: e });
     }
   });
 
-  async function scenario(onJob: (id: string) => void): Promise<void> {
+  async function scenario(): Promise<void> {
     // Evening: the owner leaves, the desktop is suspended, A is free for batch.
     await expect.poll(async () => (await office.prisma.host.findUniqueOrThrow({ where: { id: pcA.hostId } })).presenceState, { timeout: 30_000 }).toBe('idle');
     office.clock.advance(2 * 60_000);
     await office.timer('idleCheck');
     await office.waitForVm(desk.vmId, 'the desktop is suspended', (v) => v.state === 'SUSPENDED', 120_000);
-    const countAtSuspend = await desk.lastCount();
+    countAtSuspend = await desk.lastCount();
 
     const job = await office.api<{ id: string }>('POST', '/jobs', { name: 'count', command: ['dp-count-to', String(N)], cores: 1, memoryMiB: 128, checkpointable: true, retries: 0 });
-    onJob(job.id);
-    const taskOf = () => office.prisma.batchTask.findFirstOrThrow({ where: { jobId: job.id } });
-    const onA = await waitUntil('the task runs on A', async () => {
+    jobIdOf = job.id;
+    onA = await waitUntil('the task runs on A', async () => {
       const t = await taskOf();
       return t.state === 'running' && t.hostId === pcA.hostId ? t : null;
     }, 120_000, 250);
-    const logs = async (): Promise<string> => {
-      const res = await fetch(`${office.apiUrl}/api/v1/jobs/${job.id}/tasks/0/logs`, { headers: { authorization: `Bearer ${office.adminToken}` } });
-      expect(res.status).toBe(200);
-      return res.text();
-    };
     // Midway enough to tell a resume from a restart, early enough to leave work for B.
     await waitUntil('the task has counted to 15 (its console through job logs)', async () => Math.max(0, ...progressOf(await logs())) >= 15, 180_000, 500);
     await office.api('POST', `/hosts/${pcB.hostId}/undrain`);
 
-    // Morning: the owner taps at A.
+    // Morning: the owner taps at A, and keeps working there (a key press every half second), so A
+    // stays present and takes no batch work while the task looks for a PC.
     await pcA.tap();
+    const typing = setInterval(() => void pcA.tap().catch(() => undefined), 500);
+    try {
+      await afterTap();
+    } finally {
+      clearInterval(typing);
+    }
+    await finishOnB();
+  }
+
+  async function afterTap(): Promise<void> {
     const restored = await office.waitForVm(desk.vmId, 'the desktop is running again on A', (v) => v.state === 'RUNNING' && v.currentHostId === pcA.hostId, 120_000);
     const taskWhenRestored = await taskOf();
     // The desktop did not wait for the task to finish (it has N steps to go on another PC).
@@ -117,19 +133,21 @@ describe('a batch task checkpointed by a tap resumes on another PC (real libvirt
     expect(restored.state).toBe('RUNNING');
     expect(await desk.waitCountAbove(countAtSuspend + 1)).toBeGreaterThan(countAtSuspend + 1);
 
-    const onB = await waitUntil('the task resumed on B', async () => {
+    onB = await waitUntil('the task resumed on B', async () => {
       const t = await taskOf();
       // What the placement timer's repeatable job does in production (the harness fires timers by hand).
       if (t.state === 'checkpointed') await office.timer('placement');
       return t.hostId === pcB.hostId && (t.state === 'running' || t.state === 'succeeded') ? t : null;
     }, 180_000, 250);
     expect(onB.generation).toBeGreaterThan(onA.generation);
+  }
+
+  async function finishOnB(): Promise<void> {
     const finished = await waitUntil('the task succeeded', async () => {
       const t = await taskOf();
       if (t.state === 'failed') throw new Error(`the task failed: ${JSON.stringify(t)}`);
       return t.state === 'succeeded' ? t : null;
     }, 300_000, 500);
-    expect(finished.hostId).toBe(pcB.hostId);
 
     // Counting went on from where it stopped: what B printed starts above 1 and every step
     // 1..N appears in order, none twice (no restart from zero).
@@ -139,8 +157,9 @@ describe('a batch task checkpointed by a tap resumes on another PC (real libvirt
     const all = progressOf(await logs());
     expect(all).toEqual(Array.from({ length: N }, (_, i) => i + 1));
 
-    const results = await office.api<{ tasks: { state: string; exitCode: number | null; result: string | null; attempts: number }[] }>('GET', `/jobs/${job.id}/results`);
-    expect(results.tasks[0]).toMatchObject({ state: 'succeeded', exitCode: 0, result: `count=${N}` });
+    const results = await office.api<{ tasks: { state: string; exitCode: number | null; result: string | null; resultGeneration: number | null }[] }>('GET', `/jobs/${jobIdOf}/results`);
+    // Reported by B's agent: the result belongs to the generation that ran on B.
+    expect(results.tasks[0]).toMatchObject({ state: 'succeeded', exitCode: 0, result: `count=${N}`, resultGeneration: onB.generation });
     const audit = await office.prisma.auditEvent.findMany({ where: { entityId: finished.id }, orderBy: { at: 'asc' } });
     expect(audit.map((a) => a.action)).toEqual(expect.arrayContaining([expect.stringMatching(/checkpoint/i)]));
   }
