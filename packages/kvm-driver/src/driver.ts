@@ -227,6 +227,17 @@ export interface HypervisorDriver {
   managedSave(name: string, opts?: OpOptions): Promise<OpResult>;
   /** Resume a 'saved' domain. Refuses (InvalidState) to cold-boot a domain that has no saved image. */
   restore(name: string, opts?: OpOptions): Promise<OpResult>;
+  /**
+   * Where the hypervisor keeps the managed-save image of a 'saved' domain (a normal save image,
+   * restorable elsewhere with restoreFromFile); undefined when the domain has none.
+   */
+  managedSaveImagePath(name: string, opts?: OpOptions): Promise<string | undefined>;
+  /**
+   * Makes a transient domain (one restoreFromFile started without a definition here) persistent,
+   * from its own current definition, so that it can later be suspended with managedSave.
+   * changed=false when it already is.
+   */
+  persist(name: string, opts?: OpOptions): Promise<OpResult>;
 
   /** Save memory state to a file of our choosing (to move it elsewhere); the domain stops. */
   saveToFile(name: string, path: string, opts?: OpOptions): Promise<SaveToFileResult>;

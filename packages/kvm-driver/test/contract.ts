@@ -222,6 +222,24 @@ export function runDriverContract(label: string, makeEnv: () => Promise<Contract
       expect(values[values.lastIndexOf(last) + 1]).toBe(last + 1);
     });
 
+    it('a domain restored from a file where it is not defined is made persistent, then suspends to disk and names its image', async () => {
+      const path = `${env.tmpDir}/${name}.moved`;
+      await d.saveToFile(name, path);
+      // As on a PC the state was moved to: the definition is not there, only the file.
+      expect(await d.undefine(name)).toEqual({ changed: true, state: 'missing' });
+      expect(await d.restoreFromFile(path)).toEqual({ changed: true, state: 'running', name });
+      expect(await d.managedSaveImagePath(name)).toBeUndefined();
+      await d.persist(name);
+      expect(await d.persist(name)).toEqual({ changed: false, state: 'running' });
+      expect(await d.managedSave(name)).toEqual({ changed: true, state: 'saved' });
+      expect(await d.managedSaveImagePath(name)).toMatch(new RegExp(`/${name}\\.save$`));
+      const last = maxCount(await env.serial(spec));
+      expect(await d.restore(name)).toEqual({ changed: true, state: 'running' });
+      expect(await d.managedSaveImagePath(name)).toBeUndefined();
+      const values = counterValues(await env.waitForSerial(spec, (l) => maxCount(l) >= last + 2));
+      expect(values[values.lastIndexOf(last) + 1]).toBe(last + 1);
+    });
+
     it('fails with InsufficientResources(disk) when the state file does not fit, and the guest keeps running', async () => {
       const dir = await env.tinyDisk();
       const e = await expectError(d.saveToFile(name, `${dir}/${name}.state`), InsufficientResources);

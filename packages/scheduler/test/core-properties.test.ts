@@ -247,12 +247,16 @@ function checkStep(before: Snapshot, event: SchedulerEvent, p: ReturnType<typeof
     if (vm.hostId !== null && !wasAt.includes(vm.hostId)) expect(vm.generation).toBeGreaterThan(prev.generation);
     if (vm.state === 'RESTORING' && prev.state !== 'RESTORING') expect(vm.generation).toBeGreaterThan(prev.generation);
   }
-  // Never two start commands for one subject in one plan; a task starts only from the queue.
+  // Never two start commands for one subject in one plan; a task starts only from the queue,
+  // or (already placed, RUNNING) once the move of its checkpoint to its new PC succeeded.
   const starts = p.actions.filter((a): a is Command => a.type === 'placeTask' || a.type === 'resumeTask');
   expect(new Set(starts.map((c) => (c as { taskId: string }).taskId)).size).toBe(starts.length);
+  const answered = event.type === 'operationResult' ? before.operations[event.operationId] : undefined;
   for (const c of starts) {
-    const t = before.tasks[(c as { taskId: string }).taskId];
-    if (t) expect(['QUEUED', 'CHECKPOINTED']).toContain(t.state);
+    const taskId = (c as { taskId: string }).taskId;
+    const t = before.tasks[taskId];
+    const afterMove = c.type === 'resumeTask' && answered?.type === 'moveCheckpoint' && answered.subject.id === taskId && event.type === 'operationResult' && event.outcome === 'succeeded';
+    if (t) expect(afterMove ? ['RUNNING'] : ['QUEUED', 'CHECKPOINTED']).toContain(t.state);
   }
   const desk = p.actions.filter((a): a is Command => a.type === 'restoreDesktop' || a.type === 'migrateDesktop' || a.type === 'moveSavedState');
   expect(new Set(desk.map((c) => (c as { vmId: string }).vmId)).size).toBe(desk.length);
@@ -340,6 +344,6 @@ describe('lifecycle invariants over random event sequences', () => {
       { weight: 1, arbitrary: fc.record({ k: fc.constant('back' as const), host: fc.nat(3) }) },
     );
     const seen = runSequences(fc.array(churn, { minLength: 10, maxLength: 80 }), Math.ceil(RUNS / 2));
-    expectReached(seen, ['placeTask', 'resumeTask', 'checkpointBatch', 'stopBatch', 'reconcileHost']);
+    expectReached(seen, ['placeTask', 'resumeTask', 'moveCheckpoint', 'checkpointBatch', 'stopBatch', 'reconcileHost']);
   }, 300_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { plan } from '../src/core/index.js';
+import { checkInvariants, plan } from '../src/core/index.js';
 import { answer, commands, MONDAY_10AM, MONDAY_2AM, res, step, World } from './core-fixtures.js';
 
 describe('answers from agents', () => {
@@ -43,8 +43,30 @@ describe('answers from agents', () => {
     let { next } = step(w.s, { id: 'tap', type: 'presence', hostId: 'h1', presence: 'present' }, MONDAY_2AM);
     ({ next } = answer(next, 'checkpointBatch', 't', 'succeeded', MONDAY_2AM + 1000));
     expect(next.tasks.t).toMatchObject({ state: 'CHECKPOINTED', hostId: null, checkpoint: { kind: 'local', hostId: 'h1' } });
-    const p = plan(next, { id: 'pl', type: 'tick', timer: 'placement' }, undefined, MONDAY_2AM + 2000);
-    expect(commands(p, 'resumeTask')).toMatchObject([{ taskId: 't', hostId: 'h2', from: { kind: 'local', hostId: 'h1' } }]);
+    // h1 is taken by alice: the task resumes on h2, so its checkpoint goes there first.
+    const placed = step(next, { id: 'pl', type: 'tick', timer: 'placement' }, MONDAY_2AM + 2000);
+    expect(commands(placed.plan, 'resumeTask')).toEqual([]);
+    expect(commands(placed.plan, 'moveCheckpoint')).toMatchObject([{ taskId: 't', hostId: 'h1', fromHostId: 'h1', toHostId: 'h2' }]);
+    expect(placed.next.tasks.t).toMatchObject({ state: 'RUNNING', hostId: 'h2', checkpoint: { kind: 'local', hostId: 'h1' } });
+    expect(checkInvariants(placed.next)).toEqual([]);
+    const moved = answer(placed.next, 'moveCheckpoint', 't', 'succeeded', MONDAY_2AM + 3000);
+    expect(commands(moved.plan, 'resumeTask')).toMatchObject([{ taskId: 't', hostId: 'h2', generation: placed.next.tasks.t?.generation, from: { kind: 'local', hostId: 'h2' } }]);
+    expect(moved.next.tasks.t).toMatchObject({ state: 'RUNNING', hostId: 'h2', checkpoint: { kind: 'local', hostId: 'h2' } });
+  });
+
+  it('a checkpoint that could not be moved stays where it was, and the task waits CHECKPOINTED for the next round', () => {
+    const w2 = new World()
+      .pool('p1', { storageMode: 'local' })
+      .person('alice', 'h1', { state: 'RUNNING', size: res(8, 16384) }, { presence: 'present', presenceSince: 0 })
+      .host('h2')
+      .job('j', { checkpointable: true })
+      .task('t', 'j', { state: 'CHECKPOINTED', checkpoint: { kind: 'local', hostId: 'h1' } });
+    const p2 = step(w2.s, { id: 'pl2', type: 'tick', timer: 'placement' }, MONDAY_2AM);
+    expect(commands(p2.plan, 'moveCheckpoint')).toMatchObject([{ taskId: 't', hostId: 'h1', toHostId: 'h2' }]);
+    const failed = answer(p2.next, 'moveCheckpoint', 't', 'failed', MONDAY_2AM + 1000);
+    expect(commands(failed.plan, 'resumeTask')).toEqual([]);
+    expect(failed.next.tasks.t).toMatchObject({ state: 'CHECKPOINTED', hostId: null, checkpoint: { kind: 'local', hostId: 'h1' } });
+    expect(checkInvariants(failed.next)).toEqual([]);
   });
 
   it('a checkpoint that fails falls back to the previous checkpoint, or to a restart from zero counted once', () => {

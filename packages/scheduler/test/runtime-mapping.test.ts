@@ -228,6 +228,21 @@ describe('planner commands to agent frames', () => {
     expect(frameOf({ ...base, type: 'placeTask', taskId: 't1', resources: { cores: 1, memoryMiB: 1, diskGiB: 0, gpus: 0 } })).toMatchObject({ kind: 'run-batch', target: { domainName: 'dp-task-t1' } });
   });
 
+  it('restores a desktop whose saved state is local with the path a moved state lands at, and moves a local checkpoint', () => {
+    expect(frameOf({ ...base, type: 'restoreDesktop', vmId: 'v1', from: { kind: 'local', hostId: 'h2' } })).toMatchObject({
+      kind: 'restore',
+      params: { statePath: '/var/lib/deskpool/saved/dpt-a.save' },
+    });
+    expect(frameOf({ ...base, type: 'restoreDesktop', vmId: 'v1', from: { kind: 'shared' } })).toMatchObject({ kind: 'restore', params: {} });
+    expect(frameOf({ ...base, type: 'moveCheckpoint', taskId: 't1', fromHostId: 'h1', toHostId: 'h2' })).toMatchObject({
+      kind: 'move-state',
+      target: { vmId: 't1', domainName: 'dp-task-t1', generation: 4 },
+      params: { path: '/var/lib/deskpool/checkpoints/t1.save', targetHost: 'pc-2', targetPath: '/var/lib/deskpool/checkpoints/t1.save' },
+    });
+    // Without the target's host name the move is not sent half-specified.
+    expect(frameOf({ ...base, type: 'moveCheckpoint', taskId: 't1', fromHostId: 'h2', toHostId: 'h1' })).toBeNull();
+  });
+
   it('maps reconcile with the domain names the agent must keep, and no fencing target', () => {
     expect(frameOf({ ...base, generation: 0, type: 'reconcileHost', expect: { vms: [{ vmId: 'v1', generation: 5 }], tasks: [{ taskId: 't1', generation: 2 }] } })).toEqual({
       type: 'command',

@@ -10,7 +10,7 @@ import type { Clock } from '../clock.js';
 import { decideCommand, reconcileInterrupted } from './decide.js';
 import { BATCH_DOMAIN_PREFIX, DEFAULT_WAKE_ON_LAN, planReconcile, sendMagicPacket, stateFileStillNeeded, type WakeOnLanTarget } from './fleet.js';
 import type { CommandJournal, JournalBegin, JournalEnd } from './journal.js';
-import type { StateMover } from './state-mover.js';
+import type { MoveStateParams, StateMover } from './state-mover.js';
 import { batchSpecProblems, checkpointPathProblem, DEFAULT_BATCH_IMAGE_DIRS, DEFAULT_PROTECTED_DIRS } from './batch-isolation.js';
 import { prepareStateFile, sealStateFile } from './state-files.js';
 
@@ -231,7 +231,7 @@ export class CommandExecutor {
       case 'suspend':
         return { ...(await d.managedSave(command.target.domainName, opts)) };
       case 'restore':
-        return { ...(await d.restore(command.target.domainName, opts)) };
+        return this.restoreDesktop(command.target.domainName, command.params.statePath, opts);
       case 'migrate-out': {
         const p = command.params;
         return { ...(await d.migrateLive(command.target.domainName, { uri: p.targetUri, ...(p.migrationUri ? { migrateUri: p.migrationUri } : {}) }, opts)) };
@@ -243,8 +243,7 @@ export class CommandExecutor {
       case 'save-state':
         return this.saveStateFile(command.target.domainName, command.params.path, opts);
       case 'move-state':
-        if (!this.moveState) throw new CommandFailure('NOT_CONFIGURED', 'move-state needs an SSH identity: set stateMover (privateKeyPath, username) in the agent config');
-        return this.moveState(command.params, onProgress);
+        return this.moveSavedState(command.target.domainName, command.params, onProgress);
       case 'run-batch':
         return this.runBatch(command, onProgress);
       case 'checkpoint-batch': {
@@ -301,7 +300,7 @@ export class CommandExecutor {
     await fs.mkdir(path.dirname(logPath), { recursive: true });
     const before = await d.state(name);
     let result: Record<string, unknown>;
-    const exists = this.options.stateFileExists ?? ((file: string) => fs.stat(file).then((s) => s.isFile() && s.size > 0, () => false));
+    const exists = (file: string) => this.stateFileHere(file);
     if (p.restoreFrom) {
       const problem = await checkpointPathProblem(p.restoreFrom);
       if (problem) throw new CommandFailure('BATCH_ISOLATION', `task ${p.taskId} may resume only from its checkpoint: ${problem}`);
@@ -324,6 +323,51 @@ export class CommandExecutor {
     }
     await this.options.batch?.started({ taskId: p.taskId, domainName: name, generation: command.target.generation, logPath, ...(p.outputOffset !== undefined ? { outputOffset: p.outputOffset } : {}) });
     return { ...result, state: await d.state(name), taskId: p.taskId, consoleLog: logPath };
+  }
+
+  /** Whether a saved-state file is here: a non-empty regular file, unless the PC answers otherwise. */
+  private stateFileHere(file: string): Promise<boolean> {
+    if (this.options.stateFileExists) return this.options.stateFileExists(file);
+    return fs.stat(file).then((s) => s.isFile() && s.size > 0, () => false);
+  }
+
+  /**
+   * A desktop suspended here comes back from its managed save. One whose state was moved here
+   * from another PC is not defined here: it is restored from the moved file and then defined
+   * from its own running definition, so that the next suspend (a managed save) works here.
+   */
+  private async restoreDesktop(name: string, statePath: string | undefined, opts: { onProgress: (p: Progress) => void }): Promise<Record<string, unknown>> {
+    const d = this.driver;
+    const state = await d.state(name);
+    if (!statePath || state === 'saved' || state === 'running' || state === 'paused') return { ...(await d.restore(name, opts)) };
+    if (!(await this.stateFileHere(statePath))) {
+      throw new CommandFailure('STATE_MISSING', `desktop ${name} is ${state} here with no managed save, and its saved state ${statePath} is not on this PC; move the state here first or restore it where it lies`);
+    }
+    const restored = await d.restoreFromFile(statePath, opts);
+    if (restored.name !== name) {
+      throw new CommandFailure('STATE_MISMATCH', `${statePath} holds the state of ${restored.name}, not ${name}; it was restored as ${restored.name}: check which file was moved here`);
+    }
+    const persisted = await d.persist(name, opts);
+    return { changed: true, state: restored.state, resumedFrom: statePath, definedHere: persisted.changed };
+  }
+
+  /**
+   * Sends a desktop's saved state to the PC that will restore it: the file at `path`, or, when
+   * the desktop was suspended here (a managed save), libvirt's image of it. After a managed
+   * save is copied (checksummed), the domain is undefined here with its managed save (disks
+   * kept): left defined, a later restore here would bring back this older copy.
+   */
+  private async moveSavedState(name: string, params: MoveStateParams, onProgress: (p: Progress) => void): Promise<Record<string, unknown>> {
+    if (!this.moveState) throw new CommandFailure('NOT_CONFIGURED', 'move-state needs an SSH identity: set stateMover (privateKeyPath, username) in the agent config');
+    if (await this.stateFileHere(params.path)) return this.moveState(params, onProgress);
+    const image = await this.driver.managedSaveImagePath(name);
+    if (!image) {
+      const state = await this.driver.state(name);
+      throw new CommandFailure('STATE_MISSING', `no saved state of ${name} on this PC: ${params.path} is not here and the domain has no managed save (it is ${state}); nothing was moved`);
+    }
+    const moved = await this.moveState({ ...params, path: image }, onProgress);
+    await this.driver.undefine(name, { onProgress });
+    return { ...moved, movedFrom: 'managed-save', undefinedHere: true };
   }
 
   /** A batch VM's definition, refused (BATCH_ISOLATION) when it would reach a desktop's data. */

@@ -52,7 +52,12 @@ export interface LibvirtDriverOptions {
   pollIntervalMs?: number;
   /** Memory kept free for the host itself when checking whether a domain fits. */
   hostReserveMiB?: number;
+  /** libvirt's directory of managed-save images on the host (qemu driver, system instance). */
+  managedSaveDir?: string;
 }
+
+/** Where libvirt's system qemu driver keeps managed-save images (<dir>/<name>.save). */
+export const DEFAULT_MANAGED_SAVE_DIR = '/var/lib/libvirt/qemu/save';
 
 const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
 
@@ -63,6 +68,7 @@ export class LibvirtDriver implements HypervisorDriver {
   private readonly clock: () => Date;
   private readonly pollMs: number;
   private readonly hostReserveMiB: number;
+  private readonly managedSaveDir: string;
 
   constructor(opts: LibvirtDriverOptions = {}) {
     const runner = opts.runner ?? new LocalCommandRunner();
@@ -72,6 +78,7 @@ export class LibvirtDriver implements HypervisorDriver {
     this.clock = opts.clock ?? (() => new Date());
     this.pollMs = opts.pollIntervalMs ?? 200;
     this.hostReserveMiB = opts.hostReserveMiB ?? 256;
+    this.managedSaveDir = opts.managedSaveDir ?? DEFAULT_MANAGED_SAVE_DIR;
   }
 
   // --- reading ---------------------------------------------------------------------------
@@ -251,6 +258,19 @@ export class LibvirtDriver implements HypervisorDriver {
     const state = await this.startProcess(name, 'restore', info.state, opts);
     opts.onProgress?.({ phase: 'done', fraction: 1 });
     return { changed: true, state };
+  }
+
+  async managedSaveImagePath(name: string, opts: OpOptions = {}): Promise<string | undefined> {
+    const info = await this.dominfo(name, 'managedSaveImagePath', opts);
+    return info?.state === 'saved' ? `${this.managedSaveDir}/${name}.save` : undefined;
+  }
+
+  async persist(name: string, opts: OpOptions = {}): Promise<OpResult> {
+    const info = await this.requireInfo(name, 'persist', opts);
+    if (info.persistent) return { changed: false, state: info.state };
+    const xml = await this.virsh.run(['dumpxml', '--inactive', name], { operation: 'persist', domain: name, ...sig(opts) });
+    await this.withTempFile(xml, (file) => this.virsh.run(['define', file], { operation: 'persist', domain: name, ...sig(opts) }));
+    return { changed: true, state: await this.state(name, opts) };
   }
 
   async saveToFile(name: string, path: string, opts: OpOptions = {}): Promise<SaveToFileResult> {

@@ -86,6 +86,8 @@ export type SimOperation =
   | 'resume'
   | 'managedSave'
   | 'restore'
+  | 'managedSaveImagePath'
+  | 'persist'
   | 'saveToFile'
   | 'restoreFromFile'
   | 'migrateLive'
@@ -460,6 +462,18 @@ export class SimulatedDriver implements HypervisorDriver {
     delete d.managedSave;
     this.run(name, d, saved.mem, 'Restored');
     return { changed: true, state: this.pauseIf(name, d, saved.paused) };
+  }
+
+  async managedSaveImagePath(name: string, opts: OpOptions = {}): Promise<string | undefined> {
+    await this.enter('managedSaveImagePath', name, opts);
+    const d = this.domains.get(name);
+    return d?.state === 'shutoff' ? d.managedSave?.path : undefined;
+  }
+
+  /** Simulated domains restored from a file are always defined: nothing to do. */
+  async persist(name: string, opts: OpOptions = {}): Promise<OpResult> {
+    await this.enter('persist', name, opts);
+    return { changed: false, state: stateOf(this.need(name)) };
   }
 
   async saveToFile(name: string, path: string, opts: OpOptions = {}): Promise<SaveToFileResult> {

@@ -92,7 +92,12 @@ export const commandParamsSchemas = {
   /** Boots the domain, defining it first when a spec is given. */
   start: z.object({ spec: domainSpec.optional() }).strict(),
   suspend: z.object({}).strict(),
-  restore: z.object({}).strict(),
+  /**
+   * Resumes a suspended desktop: from its managed save on this PC, or else (a desktop whose
+   * saved state was moved here from another PC) from the file at `statePath`, after which the
+   * domain is defined here. Fails with STATE_MISSING when neither is here.
+   */
+  restore: z.object({ statePath: statePath.optional() }).strict(),
   'migrate-out': z
     .object({ targetUri: z.string().min(1).max(1024), live: z.boolean().default(true), migrationUri: z.string().max(1024).optional() })
     .strict(),
@@ -111,6 +116,11 @@ export const commandParamsSchemas = {
     })
     .strict(),
   'save-state': z.object({ path: statePath }).strict(),
+  /**
+   * Copies saved state to another PC (SFTP, checksummed): the file at `path`, or, when that is
+   * not here, the domain's managed save, after which the domain is undefined on this PC (its
+   * disks kept) so that it exists only where its state is.
+   */
   'move-state': z.object({ path: statePath, targetHost: z.string().min(1).max(253), targetPath: statePath }).strict(),
   /**
    * Boots a batch task's VM, or resumes it: from `restoreFrom` (a checkpoint file written by

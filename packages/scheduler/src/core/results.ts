@@ -105,6 +105,15 @@ function onTaskResult(draft: PlanDraft, op: Operation, ok: boolean): void {
       else draft.update('tasks', task.id, { state: 'QUEUED', hostId: null, afterStop: null, checkpoint: null, restarts: task.restarts + 1 }, rule);
       return;
     }
+    case 'moveCheckpoint': {
+      if (task.state !== 'RUNNING' || !task.hostId) return;
+      // The checkpoint stays where it was (the source keeps its copy): a later round may resume it there.
+      if (!ok) return void draft.update('tasks', task.id, { state: 'CHECKPOINTED', hostId: null }, rule);
+      const checkpoint = { kind: 'local', hostId: task.hostId } as const;
+      draft.update('tasks', task.id, { checkpoint }, rule);
+      draft.command({ type: 'resumeTask', taskId: task.id, hostId: task.hostId, generation: task.generation, resources: task.resources, from: checkpoint }, 'batch.resumeAfterMove');
+      return;
+    }
     case 'placeTask':
     case 'resumeTask': {
       if (ok || task.state !== 'RUNNING') return;

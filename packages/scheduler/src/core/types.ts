@@ -165,6 +165,7 @@ export type OperationType =
   | 'stopBatch'
   | 'placeTask'
   | 'resumeTask'
+  | 'moveCheckpoint'
   | 'hotplug'
   | 'sleepHost'
   | 'wakeHost'
@@ -265,6 +266,8 @@ export type Command =
   | (CommandBase & { type: 'stopBatch'; taskId: string; then: 'requeue' | 'cancel' })
   | (CommandBase & { type: 'placeTask'; taskId: string; resources: Resources })
   | (CommandBase & { type: 'resumeTask'; taskId: string; resources: Resources; from: CheckpointLocation })
+  /** Copies a task's checkpoint from the PC holding it (hostId) to the PC it resumes on; the resume follows its success. */
+  | (CommandBase & { type: 'moveCheckpoint'; taskId: string; fromHostId: string; toHostId: string })
   | (CommandBase & { type: 'hotplug'; vmId: string; addCores: number; addMemoryMiB: number; undo: boolean })
   | (CommandBase & { type: 'sleepHost' })
   | (CommandBase & { type: 'wakeHost'; targetHostId: string })

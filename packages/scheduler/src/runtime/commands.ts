@@ -82,7 +82,10 @@ function agentCommandWithoutOrdering(cmd: Command, names: CommandNames): AgentCo
     case 'restoreDesktop': {
       const target = vmTarget(cmd.vmId);
       if (!target) return null;
-      if (cmd.from.kind !== 'coldBoot') return { kind: 'restore', params: {}, target };
+      // A local saved state may have been moved here from another PC: the agent restores from
+      // that file when the desktop has no managed save here.
+      if (cmd.from.kind === 'local') return { kind: 'restore', params: { statePath: savedStatePathOf(target.domainName) }, target };
+      if (cmd.from.kind === 'shared') return { kind: 'restore', params: {}, target };
       const spec = names.vmDomainSpec?.(cmd.vmId);
       return { kind: 'start', params: spec ? { spec } : {}, target };
     }
@@ -99,6 +102,12 @@ function agentCommandWithoutOrdering(cmd: Command, names: CommandNames): AgentCo
       if (!target || !targetHost) return null;
       const path = savedStatePathOf(target.domainName);
       return { kind: 'move-state', params: { path, targetHost, targetPath: path }, target };
+    }
+    case 'moveCheckpoint': {
+      const targetHost = names.hostName(cmd.toHostId);
+      if (!targetHost) return null;
+      const path = checkpointPathOf(cmd.taskId);
+      return { kind: 'move-state', params: { path, targetHost, targetPath: path }, target: taskTarget(cmd.taskId) };
     }
     case 'checkpointBatch':
       return { kind: 'checkpoint-batch', params: { taskId: cmd.taskId, path: checkpointPathOf(cmd.taskId) }, target: taskTarget(cmd.taskId) };

@@ -135,7 +135,10 @@ export function placeBatch(draft: PlanDraft, settings: PlannerSettings): Placeme
     const rule = 'batch.placement';
     const generation = task.generation + 1;
     draft.update('tasks', task.id, { state: 'RUNNING', hostId: host.id, generation }, rule);
-    if (task.state === 'CHECKPOINTED' && cp) draft.command({ type: 'resumeTask', taskId: task.id, hostId: host.id, generation, resources: need, from: cp }, rule);
+    if (task.state === 'CHECKPOINTED' && cp?.kind === 'local' && cp.hostId !== host.id) {
+      // A checkpoint on another PC's disk goes to this one first; the resume follows the move (see results).
+      draft.command({ type: 'moveCheckpoint', taskId: task.id, hostId: cp.hostId, fromHostId: cp.hostId, toHostId: host.id, generation }, rule);
+    } else if (task.state === 'CHECKPOINTED' && cp) draft.command({ type: 'resumeTask', taskId: task.id, hostId: host.id, generation, resources: need, from: cp }, rule);
     else draft.command({ type: 'placeTask', taskId: task.id, hostId: host.id, generation, resources: need }, rule);
     (host.resources.gpus > 0 ? gpuIndex : cpuIndex).set(best.host, subtractResources(best.free, need));
     addOnHost(job.id, best.host);
