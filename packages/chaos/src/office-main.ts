@@ -3,7 +3,7 @@
 // (a crashed agent leaves its PC's guests running). It keeps the hypervisors' own record of
 // what ran where and when (OfficeFabric), serves the agents over a Unix socket and the
 // harness over the IPC channel.
-import { promises as fs } from 'node:fs';
+import { mkdirSync, promises as fs, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import { isHypervisorError, realSimClock, SimulatedDriver, type DomainSpecInput, type HypervisorDriver, type SimOperation } from '@deskpool/kvm-driver';
@@ -35,13 +35,18 @@ async function main(): Promise<void> {
   /** Mirrors a guest's serial console to its log file, as libvirt's <serial type='file'> does. */
   /** Batch guests that printed their result and powered themselves off: their work is done. */
   const guestsDone = new Set<string>();
+  // Synchronous on purpose: a console must be on disk before the answer that lets the agent
+  // see its guest stopped (the agent then reads the log for the guest's result).
   const mirrorConsole = async (pc: number, name: string): Promise<void> => {
     const logPath = consoles.get(`${pc}/${name}`);
     const driver = raw[pc];
     // Only files under the run's own directory (the agents' console dirs) are written.
     if (!logPath || !driver || !logPath.startsWith(config.workDir)) return;
-    await fs.mkdir(path.dirname(logPath), { recursive: true });
-    await fs.writeFile(logPath, driver.serialLog(logPath));
+    mkdirSync(path.dirname(logPath), { recursive: true });
+    writeFileSync(logPath, driver.serialLog(logPath));
+  };
+  const mirrorPc = (pc: number): void => {
+    for (const key of consoles.keys()) if (key.startsWith(`${pc}/`)) void mirrorConsole(pc, key.slice(key.indexOf('/') + 1));
   };
 
   // A guest that powers itself off (its work done) stops running without any call: the
@@ -105,6 +110,8 @@ async function main(): Promise<void> {
       }
       // The guest keeps running when the agent that asked has died: the call completes regardless.
       const value = await fn(...args);
+      // The call may have advanced a guest (its model runs lazily): its console first.
+      mirrorPc(req.pc);
       answer({ id: req.id, ok: true, value });
     } catch (err) {
       if (isHypervisorError(err)) answer({ id: req.id, ok: false, error: { code: err.code, message: err.message, hint: err.hint, hypervisor: true } });
