@@ -38,6 +38,13 @@ const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 type Figure = { value: number | null; unit: string; method?: string; why?: string };
 const figures: Record<string, Figure> = {};
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
@@ -153,9 +160,11 @@ async function main(): Promise<void> {
         ws.on('error', reject);
         sockets[i] = ws;
       });
+    const apiCpuBeforeConnect = cpuSeconds(api.pid);
     const connectStart = performance.now();
     for (let i = 0; i < AGENTS; i += 250) await Promise.all(Array.from({ length: Math.min(250, AGENTS - i) }, (_, k) => connectOne(i + k)));
     const connectSeconds = (performance.now() - connectStart) / 1000;
+    const connectApiCpu = cpuSeconds(api.pid) - apiCpuBeforeConnect;
     console.log(`${AGENTS} agents connected in ${connectSeconds.toFixed(1)} s`);
 
     // Heartbeats, closed loop: IN_FLIGHT outstanding at any time, round-robin over the agents.
@@ -250,6 +259,8 @@ async function main(): Promise<void> {
     const order = Array.from({ length: Math.min(AGENTS, WARMUP + PRESENCE_SAMPLES) }, (_, s) => (s * 7919 + 17) % AGENTS);
     for (const i of order.slice(0, WARMUP)) await presence(i);
     const pending: Promise<{ ms: number; kind: string } | null>[] = [];
+    const apiCpuBefore = cpuSeconds(api.pid);
+    const workerCpuBefore = cpuSeconds(worker?.pid);
     const presenceStart = performance.now();
     for (let k = 0; k < order.length - WARMUP; k++) {
       const due = presenceStart + (k * 1000) / PRESENCE_PER_S;
@@ -259,6 +270,8 @@ async function main(): Promise<void> {
     }
     const outcomes = await Promise.all(pending);
     clearInterval(hbTimer);
+    const apiCpu = cpuSeconds(api.pid) - apiCpuBefore;
+    const workerCpu = cpuSeconds(worker?.pid) - workerCpuBefore;
     const hbSeconds = (performance.now() - loadStart) / 1000;
     const answered = outcomes.filter((o): o is { ms: number; kind: string } => o !== null);
     const missing = outcomes.length - answered.length;
@@ -286,11 +299,12 @@ async function main(): Promise<void> {
     const breakdown = `legs over ${legs.api.length} answered events (ms clock): frame → queued by the API ${leg(legs.api)}; waiting in the queue ${leg(legs.wait)}; worker handling ${leg(legs.worker)}; worker done → command on the socket ${leg(legs.delivery)}`;
     console.log(breakdown);
     const load = loadavg()[0]!.toFixed(1);
+    const cpuText = `CPU while measuring: API ${apiCpu.toFixed(1)} s, worker ${workerCpu.toFixed(1)} s (${((workerCpu * 1000) / outcomes.length).toFixed(0)} ms per presence event) over ${hbSeconds.toFixed(0)} s`;
     const presenceMethod =
       `${outcomes.length} "present" frames, each from a different agent whose PC holds its owner's suspended desktop, sent open loop at ${PRESENCE_PER_S}/s after ${WARMUP} uncounted warm-up events, ` +
       `while all ${AGENTS} agents heartbeat every ${HEARTBEAT_INTERVAL_S} s (${Math.round(hbLatencies.length / hbSeconds)}/s acked, ack p99 ${percentile(hbLatencies, 99).toFixed(1)} ms); ` +
       `from the frame leaving the agent to the command (${kinds || 'none'}) arriving on its socket: API gateway (presence row + audit, BullMQ event) → scheduler worker process (lock the PC's pool of ${POOL_SIZE}, load it, plan, commit, publish) → gateway → socket; ` +
-      `p50 ${p50.toFixed(1)} ms; ${missing} without a command within 30 s; ${breakdown}; API, worker, PostgreSQL, Redis and the ${AGENTS} simulated agents on the same 2 shared cores (load average ${load})`;
+      `p50 ${p50.toFixed(1)} ms; ${missing} without a command within 30 s; ${breakdown}; ${cpuText}; API, worker, PostgreSQL, Redis and the ${AGENTS} simulated agents on the same 2 shared cores (load average ${load})`;
     figures['agents10k.event_to_command_ms.p99'] = Number.isFinite(p99)
       ? { value: Number(p99.toFixed(1)), unit: 'ms', method: presenceMethod }
       : { value: null, unit: 'ms', why: `more than 1% of presence events got no command within 30 s: ${presenceMethod}` };
@@ -298,7 +312,7 @@ async function main(): Promise<void> {
       ? { value: Number(p50.toFixed(1)), unit: 'ms', method: 'same run as agents10k.event_to_command_ms.p99' }
       : { value: null, unit: 'ms', why: 'most presence events got no command within 30 s' };
     console.log(`presence → command: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, ${missing} missing, kinds ${kinds}`);
-    figures['agents10k.connect_s'] = { value: Number(connectSeconds.toFixed(1)), unit: 's', method: `${AGENTS} agents authenticated and greeted, 250 handshakes at a time` };
+    figures['agents10k.connect_s'] = { value: Number(connectSeconds.toFixed(1)), unit: 's', method: `${AGENTS} agents authenticated and greeted, 250 handshakes at a time; the API process used ${connectApiCpu.toFixed(1)} CPU-seconds meanwhile (${((connectApiCpu * 1000) / AGENTS).toFixed(2)} ms per agent), load average ${loadavg()[0]!.toFixed(1)} on 2 shared cores` };
   } finally {
     for (const ws of sockets) ws?.terminate();
     api?.kill('SIGTERM');
