@@ -58,6 +58,8 @@ export interface FleetRun {
   report: FleetReport;
   /** Paths written (report.json, report.html), if a report directory was given. */
   files: string[];
+  /** What ran on which PC when, as the simulated hypervisors recorded it. */
+  intervals: readonly RunInterval[];
   apiUrl: string;
   close(): Promise<void>;
 }
@@ -297,10 +299,23 @@ export async function runFleet(options: FleetOptions, io: FleetIo): Promise<Flee
     });
     cleanups.push(() => runtime.close());
     const latencies: EventLatency[] = [];
+    // Ticks of each timer queued and handled so far (see the timers below); two running counts,
+    // so a tick handled before its queueing was counted still balances out.
+    const ticksQueued = new Map<string, number>();
+    const ticksHandled = new Map<string, number>();
+    const lastQueuedAt = new Map<string, number>();
+    const ticksPending = (timer: string): number => (ticksQueued.get(timer) ?? 0) - (ticksHandled.get(timer) ?? 0);
+    const tickDone = (data: { type?: string; timer?: string }): void => {
+      if (data.type === 'tick' && data.timer) ticksHandled.set(data.timer, (ticksHandled.get(data.timer) ?? 0) + 1);
+    };
     runtime.eventsWorker.on('completed', (job) => {
       const data = job.data as { type?: string; timer?: string };
+      tickDone(data);
       const type = data.type === 'tick' ? `tick.${data.timer}` : String(data.type);
       if (job.processedOn && job.finishedOn) latencies.push({ type, queueMs: job.processedOn - job.timestamp, handleMs: job.finishedOn - job.processedOn });
+    });
+    runtime.eventsWorker.on('failed', (job) => {
+      if (job) tickDone(job.data as { type?: string; timer?: string });
     });
 
     const gateway = createAgentGateway({ prisma, redis, clock: time.api, channelPrefix, keyPrefix: `${prefix}-gw:`, heartbeatIntervalSeconds: 3600, events: runtime.events });
@@ -467,10 +482,20 @@ export async function runFleet(options: FleetOptions, io: FleetIo): Promise<Flee
     const backlog = (): Promise<number> => runtime.events.queue.getJobCountByTypes('waiting', 'prioritized', 'delayed');
     for (const timer of ALL_TIMERS) {
       every(TIMER_EVERY_MS[timer], async () => {
-        // A tick is dropped while the pools still have ticks' worth of events queued: planning
-        // is the bottleneck when accelerated, and the next tick sees the same state.
-        if ((TIMER_KINDS as readonly string[]).includes(timer) && (await backlog()) >= 3 * poolCount) return;
-        await runtime.runTimer(timer);
+        // A tick is dropped while the previous one of the same timer is still queued: planning
+        // is the bottleneck when accelerated, and that queued tick will see the same state.
+        // (Dropping on any backlog starved placement when presence kept the queue busy.)
+        const isTick = (TIMER_KINDS as readonly string[]).includes(timer);
+        // A tick that was never added (a duplicate id within one slot) must not hold its timer:
+        // after four of its periods the count starts over.
+        const periodMs = Math.max(250, TIMER_EVERY_MS[timer] / options.speed);
+        if (isTick && ticksPending(timer) > 0 && performance.now() - (lastQueuedAt.get(timer) ?? 0) < 4 * periodMs) return;
+        if (isTick && ticksPending(timer) > 0) ticksQueued.set(timer, ticksHandled.get(timer) ?? 0);
+        const queued = await runtime.runTimer(timer);
+        if (isTick) {
+          ticksQueued.set(timer, (ticksQueued.get(timer) ?? 0) + queued);
+          lastQueuedAt.set(timer, performance.now());
+        }
       });
     }
 
@@ -621,7 +646,7 @@ export async function runFleet(options: FleetOptions, io: FleetIo): Promise<Flee
       speed: options.speed,
     });
     const files = options.reportDir ? await writeFleetReport(report, options.reportDir, `deskpool office: ${options.pcs} PCs, ${options.days} day(s)`) : [];
-    return { report, files, apiUrl, close: closeAll };
+    return { report, files, intervals: fabric.intervals, apiUrl, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;
