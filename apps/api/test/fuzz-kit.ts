@@ -394,7 +394,7 @@ export interface RestCase {
 }
 
 /** Percent-encodes any string, lone surrogates included (made well-formed first). */
-const encode = (s: string): string => encodeURIComponent(s.toWellFormed());
+const encode = (s: string): string => encodeURIComponent(s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD'));
 
 type Caller = 'admin' | 'user' | 'submitter' | 'none' | 'garbage';
 
@@ -417,12 +417,12 @@ export function restCases(target: FuzzTarget): fc.Arbitrary<RestCase>[] {
       ),
     );
     const wildcard = route.url.includes('*') ? fc.oneof(fc.string({ maxLength: 40 }), hostile.lone).map(encode) : fc.constant('');
-    const caller = fc.oneof<fc.Arbitrary<Caller>[]>(
-      { weight: 8, arbitrary: fc.constant('admin') },
-      { weight: 2, arbitrary: fc.constant('user') },
-      { weight: 2, arbitrary: fc.constant('submitter') },
-      { weight: 1, arbitrary: fc.constant('none') },
-      { weight: 1, arbitrary: fc.constant('garbage') },
+    const caller: fc.Arbitrary<Caller> = fc.oneof(
+      { weight: 8, arbitrary: fc.constant<Caller>('admin') },
+      { weight: 2, arbitrary: fc.constant<Caller>('user') },
+      { weight: 2, arbitrary: fc.constant<Caller>('submitter') },
+      { weight: 1, arbitrary: fc.constant<Caller>('none') },
+      { weight: 1, arbitrary: fc.constant<Caller>('garbage') },
     );
     const encoding = fc.oneof(
       { weight: 12, arbitrary: fc.constant<'json'>('json') },
@@ -435,7 +435,7 @@ export function restCases(target: FuzzTarget): fc.Arbitrary<RestCase>[] {
       .map(({ body: b, query: q, params: ps, wildcard: w, caller: who, encoding: enc, raw, garbageToken }): RestCase => {
         let i = 0;
         const path = route.url.replace(/:[A-Za-z0-9_]+/g, () => ps[i++] ?? '').replace('*', w);
-        const qs = new URLSearchParams(Object.entries(q as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v) ?? ''])).toString();
+        const qs = new URLSearchParams(Object.entries(q as Record<string, unknown>).map(([k, v]): [string, string] => [k, typeof v === 'string' ? v : (JSON.stringify(v) ?? '')])).toString();
         const headers: Record<string, string> = {};
         if (who === 'garbage') headers.authorization = `Bearer ${encode(garbageToken).slice(0, 500)}`;
         else if (who !== 'none') headers.authorization = `Bearer ${target.tokens[who]}`;
