@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkInvariants, plan, type Plan } from '../src/core/index.js';
+import { checkInvariants, plan, type ConstraintRule, type Plan } from '../src/core/index.js';
 import { commands, MONDAY_10AM, MONDAY_2AM, res, step, World } from './core-fixtures.js';
 
 const placementTick = { id: 'place', type: 'tick', timer: 'placement' } as const;
@@ -56,6 +56,35 @@ describe('feasibility filters', () => {
     expect(placed.g).toBe('gpu');
     expect(placed.a).toBe('arm');
     expect(placed.c).not.toBe('gpu');
+  });
+
+  it('evaluates attribute rules: ==, !=, in, not_in, exists, not_exists on labels and host attributes', () => {
+    const w = new World()
+      .pool('p1')
+      .host('a', { labels: { rack: '1' }, attributes: { 'host.name': 'pc-a', 'cpu.model': 'EPYC' } })
+      .host('b', { labels: { rack: '2', ssd: 'true' }, attributes: { 'host.name': 'pc-b', 'cpu.model': 'Xeon' } })
+      .host('c', { labels: {}, attributes: { 'host.name': 'pc-c' } });
+    const cases: [string, ConstraintRule, string[]][] = [
+      ['eq', { attribute: 'cpu.model', operator: '==', value: 'Xeon' }, ['b']],
+      ['ne', { attribute: 'cpu.model', operator: '!=', value: 'Xeon' }, ['a', 'c']],
+      ['in', { attribute: 'host.name', operator: 'in', value: ['pc-a', 'pc-c'] }, ['a', 'c']],
+      ['notin', { attribute: 'label.rack', operator: 'not_in', value: ['1'] }, ['b', 'c']],
+      ['exists', { attribute: 'label.ssd', operator: 'exists' }, ['b']],
+      ['absent', { attribute: 'cpu.model', operator: 'not_exists' }, ['c']],
+    ];
+    for (const [name, rule, allowed] of cases) {
+      w.job(name, { constraints: { labels: {}, rules: [rule] } });
+      // one task per allowed host plus one: the extra one must stay queued, never land elsewhere
+      for (let i = 0; i <= allowed.length; i++) w.task(`${name}-${i}`, name, { resources: res(1, 256, 1) });
+    }
+    const placed = placedOn(plan(w.s, placementTick, undefined, MONDAY_2AM));
+    for (const [name, , allowed] of cases) {
+      const hosts = Object.entries(placed)
+        .filter(([task]) => task.startsWith(`${name}-`))
+        .map(([, host]) => host);
+      expect(hosts.length, name).toBeGreaterThan(0);
+      for (const h of hosts) expect(allowed, `${name} placed on ${h}`).toContain(h);
+    }
   });
 
   it('never over-commits cores, memory or disk', () => {

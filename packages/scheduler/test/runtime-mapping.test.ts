@@ -100,6 +100,11 @@ describe('rows to planner types', () => {
     expect(hostFromRow({ ...hostRow, presenceSince: null, gpu: null, onlineState: 'offline' })).toMatchObject({ presenceSince: 0, online: false, resources: { gpus: 0 } });
   });
 
+  it('gives placement constraints the host name, CPU model and GPU to test', () => {
+    expect(hostFromRow({ ...hostRow, name: 'pc-7', inventory: { cpuCores: 8, cpuModel: 'EPYC 7302' } }).attributes).toEqual({ 'host.name': 'pc-7', 'cpu.model': 'EPYC 7302', gpu: 'rtx' });
+    expect(hostFromRow({ ...hostRow, gpu: null, name: 'pc-8', inventory: [] }).attributes).toEqual({ 'host.name': 'pc-8' });
+  });
+
   it('reads saved state as local (with a host), shared (path only) or none', () => {
     expect(vmFromRow(vmRow).savedState).toEqual({ kind: 'local', hostId: 'h1' });
     expect(vmFromRow({ ...vmRow, savedStateHostId: null }).savedState).toEqual({ kind: 'shared' });
@@ -121,6 +126,8 @@ describe('rows to planner types', () => {
     expect(job).toMatchObject({ submitterId: 'token:abc', maxRetries: 1, checkpointable: false, constraints: { labels: { gpu: 'true' } }, cancelled: false, submittedAt: created.getTime() });
     expect(taskResources).toEqual({ cores: 4, memoryMiB: 2048, diskGiB: 0, gpus: 1 });
     expect(() => jobFromRow({ ...row, spec: { cores: 'many' } })).toThrow(UnreadableRowError);
+    const rules = [{ attribute: 'cpu.model', operator: 'in', value: ['EPYC', 'Xeon'] }, { attribute: 'label.ssd', operator: 'exists' }];
+    expect(jobFromRow({ ...row, spec: { name: 'y', command: ['true'], constraints: rules } }).job.constraints).toEqual({ labels: {}, rules });
   });
 
   it('maps every task state both ways; "placed" holds resources like running', () => {

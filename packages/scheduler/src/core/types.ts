@@ -62,6 +62,8 @@ export interface Host {
   poolId: string;
   resources: Resources;
   labels: Record<string, string>;
+  /** Facts placement constraints may test besides labels: `host.name`, `cpu.model`, `gpu`. */
+  attributes?: Record<string, string>;
   online: boolean;
   /** Set when the host went silent; cleared only by a confirmed reconcileHost. */
   needsReconcile: boolean;
@@ -121,9 +123,19 @@ export interface BatchJob {
   checkpointable: boolean;
   maxRetries: number;
   submittedAt: Millis;
-  /** Host labels every task of the job needs (exact match). */
-  constraints: { labels: Record<string, string> };
+  /** Host labels every task of the job needs (exact match), and attribute rules. */
+  constraints: { labels: Record<string, string>; rules?: ConstraintRule[] };
   cancelled: boolean;
+}
+
+/**
+ * A placement rule on a host attribute (`label.<name>` or one of Host.attributes). A host
+ * without the attribute satisfies only `!=`, `not_in` and `not_exists`.
+ */
+export interface ConstraintRule {
+  attribute: string;
+  operator: '==' | '!=' | 'in' | 'not_in' | 'exists' | 'not_exists';
+  value?: string | string[];
 }
 
 export type TaskState =

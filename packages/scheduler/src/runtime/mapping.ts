@@ -138,7 +138,19 @@ export type HostRecord = Pick<
   | 'drained'
   | 'asleep'
   | 'ownerUserId'
->;
+> &
+  Partial<Pick<HostRow, 'name' | 'inventory'>>;
+
+/** What placement constraints may test besides labels (see the job spec's CONSTRAINT_ATTRIBUTES). */
+function hostAttributes(row: HostRecord): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (row.name !== undefined) out['host.name'] = row.name;
+  if (row.gpu) out.gpu = row.gpu;
+  const inventory = row.inventory;
+  const cpuModel = inventory && typeof inventory === 'object' && !Array.isArray(inventory) ? (inventory as Record<string, unknown>).cpuModel : undefined;
+  if (typeof cpuModel === 'string') out['cpu.model'] = cpuModel;
+  return out;
+}
 
 export function hostFromRow(row: HostRecord): Host {
   return {
@@ -146,6 +158,7 @@ export function hostFromRow(row: HostRecord): Host {
     poolId: row.poolId,
     resources: { cores: row.cores, memoryMiB: row.memoryMiB, diskGiB: row.diskGiB, gpus: row.gpu ? 1 : 0 },
     labels: labelsToRecord(row.labels),
+    attributes: hostAttributes(row),
     online: row.onlineState === 'online',
     needsReconcile: row.needsReconcile,
     presence: row.presenceState,
@@ -223,6 +236,9 @@ const plannedSpecSchema = z.object({
   diskGiB: z.number().int().nonnegative().default(0),
   gpu: z.boolean().default(false),
   labels: z.array(z.string()).default([]),
+  constraints: z
+    .array(z.object({ attribute: z.string(), operator: z.enum(['==', '!=', 'in', 'not_in', 'exists', 'not_exists']), value: z.union([z.string(), z.array(z.string())]).optional() }))
+    .default([]),
   retries: z.number().int().nonnegative().default(2),
   checkpointable: z.boolean().default(true),
 });
@@ -252,7 +268,7 @@ export function jobFromRow(row: JobRecord): PlannedJob {
       checkpointable: s.checkpointable,
       maxRetries: s.retries,
       submittedAt: row.createdAt.getTime(),
-      constraints: { labels: labelsToRecord(s.labels) },
+      constraints: { labels: labelsToRecord(s.labels), ...(s.constraints.length ? { rules: s.constraints } : {}) },
       cancelled: row.cancelRequestedAt !== null,
     },
     taskResources: { cores: s.cores, memoryMiB: s.memoryMiB, diskGiB: s.diskGiB, gpus: s.gpu ? 1 : 0 },

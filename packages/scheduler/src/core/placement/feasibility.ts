@@ -1,20 +1,44 @@
-import type { BatchJob, Host, Resources } from '../types.js';
+import type { BatchJob, ConstraintRule, Host, Resources } from '../types.js';
 
-/** Task-level filters on one host that already accepts batch: pool, labels, resources, GPU. */
+/** Task-level filters on one host that already accepts batch: pool, resources, GPU, labels, attribute rules. */
 export function taskFeasibleOn(job: BatchJob, need: Resources, host: Host, free: Resources): boolean {
   if (job.poolId !== null && job.poolId !== host.poolId) return false;
   if (need.cores > free.cores || need.memoryMiB > free.memoryMiB || need.diskGiB > free.diskGiB || need.gpus > free.gpus) return false;
   for (const k in job.constraints.labels) if (host.labels[k] !== job.constraints.labels[k]) return false;
+  for (const rule of job.constraints.rules ?? []) if (!ruleHolds(rule, host)) return false;
   return true;
 }
 
-/** Pool and label constraints of a job as one string, for shape keys. */
+function attributeOf(host: Host, attribute: string): string | undefined {
+  if (attribute.startsWith('label.')) return host.labels[attribute.slice('label.'.length)];
+  return host.attributes?.[attribute];
+}
+
+export function ruleHolds(rule: ConstraintRule, host: Host): boolean {
+  const actual = attributeOf(host, rule.attribute);
+  const values = rule.value === undefined ? [] : Array.isArray(rule.value) ? rule.value : [rule.value];
+  switch (rule.operator) {
+    case 'exists':
+      return actual !== undefined;
+    case 'not_exists':
+      return actual === undefined;
+    case '==':
+    case 'in':
+      return actual !== undefined && values.includes(actual);
+    case '!=':
+    case 'not_in':
+      return actual === undefined || !values.includes(actual);
+  }
+}
+
+/** Pool, label and rule constraints of a job as one string, for shape keys. */
 export function constraintKey(job: BatchJob): string {
   const labels = Object.keys(job.constraints.labels)
     .sort()
     .map((k) => `${k}=${job.constraints.labels[k]}`)
     .join(',');
-  return `${job.poolId ?? '*'}|${labels}`;
+  const rules = job.constraints.rules?.length ? JSON.stringify(job.constraints.rules) : '';
+  return `${job.poolId ?? '*'}|${labels}|${rules}`;
 }
 
 /** Tasks with the same shape and constraints succeed or fail alike within one round. */
