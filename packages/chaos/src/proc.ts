@@ -23,7 +23,10 @@ export class ManagedProcess {
 
   start(): ChildProcess {
     const log = openSync(this.spec.logFile, 'a');
-    const options = { env: this.spec.env, stdio: ['ignore', log, log, ...(this.spec.ipc ? ['ipc' as const] : [])] as ('ignore' | number | 'ipc')[] };
+    // Children run built code with plain Node: no inherited --conditions=source (a test
+    // runner's) that would make them load TypeScript sources.
+    const { NODE_OPTIONS: _inherited, ...env } = this.spec.env;
+    const options = { env, execArgv: [] as string[], stdio: ['ignore', log, log, ...(this.spec.ipc ? ['ipc' as const] : [])] as ('ignore' | number | 'ipc')[] };
     const child = this.spec.ipc ? fork(this.spec.script, this.spec.args ?? [], options) : spawn(process.execPath, [this.spec.script, ...(this.spec.args ?? [])], options);
     closeSync(log);
     child.on('error', () => undefined);
