@@ -130,6 +130,8 @@ interface FleetResult {
   placementsPerS: number;
   offeredPerS: number;
   runsMs: number[];
+  /** Machine load average (1 min) when the fleet's rounds ended. */
+  load: number;
 }
 
 function benchFleet(hosts: number): FleetResult {
@@ -150,7 +152,7 @@ function benchFleet(hosts: number): FleetResult {
     placed = p.actions.reduce((n, a) => n + (a.type === 'placeTask' ? 1 : 0), 0);
   }
   const medianMs = median(runsMs);
-  return { hosts, placed, medianMs, medianCpuMs: median(cpuMs), placementsPerS: placed / (medianMs / 1000), offeredPerS: TASKS / (medianMs / 1000), runsMs };
+  return { hosts, placed, medianMs, medianCpuMs: median(cpuMs), placementsPerS: placed / (medianMs / 1000), offeredPerS: TASKS / (medianMs / 1000), runsMs, load: os.loadavg()[0] ?? NaN };
 }
 
 const results = FLEETS.map((h) => {
@@ -158,15 +160,15 @@ const results = FLEETS.map((h) => {
   console.log(
     `${String(h).padStart(7)} hosts: placed ${String(r.placed).padStart(6)} of ${TASKS} in ${r.medianMs.toFixed(0)} ms (median of ${RUNS}; runs ${r.runsMs.map((x) => x.toFixed(0)).join(', ')} ms)` +
       ` → ${Math.round(r.placementsPerS)} placements/s, ${Math.round(r.offeredPerS)} tasks considered/s, ${(r.medianMs * 1000 / TASKS).toFixed(2)} µs per task;` +
-      ` CPU ${r.medianCpuMs.toFixed(0)} ms per round (load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores)`,
+      ` CPU ${r.medianCpuMs.toFixed(0)} ms per round (load average ${r.load.toFixed(1)} on ${os.cpus().length} cores)`,
   );
   return r;
 });
 
 const method = (r: FleetResult) =>
   `planning core alone: one plan() placement round over ${TASKS} queued tasks on ${r.hosts} PCs (80% with an absent owner and a suspended desktop; ${r.placed} placed, the rest did not fit); ` +
-  `placeTask actions / wall time, median of ${RUNS} rounds after a warm-up (${r.medianMs.toFixed(0)} ms wall, ${r.medianCpuMs.toFixed(0)} ms CPU per round, ` +
-  `machine load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} shared cores); snapshot building excluded`;
+  `placeTask actions / wall time, median of ${RUNS} rounds after a warm-up (${r.medianMs.toFixed(0)} ms wall, ${r.medianCpuMs.toFixed(0)} ms CPU per round; rounds ${r.runsMs.map((x) => x.toFixed(0)).join(', ')} ms; ` +
+  `machine load average ${r.load.toFixed(1)} on ${os.cpus().length} shared cores${r.load > os.cpus().length ? ', so much of the wall time is waiting for a CPU: see batch.core_placements_per_cpu_s' : ''}); snapshot building excluded`;
 const label = (h: number) => (h >= 1000 ? `${h / 1000}k_hosts` : `${h}_hosts`);
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
