@@ -8,6 +8,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +27,11 @@ const HOST = 'dpthdsus';
 const ADDR = '10.77.88.2';
 // Where the scheduler names a desktop's saved state (savedStatePathOf in the scheduler's mapping).
 const SAVED_DIR = '/var/lib/deskpool/saved';
+// Where the scheduler names a task's checkpoint (checkpointPathOf).
+const CHECKPOINT_DIR = '/var/lib/deskpool/checkpoints';
+const taskId = `t-${randomUUID().slice(0, 8)}`;
+const taskDomain = `dp-task-${taskId}`;
+const checkpointPath = `${CHECKPOINT_DIR}/${taskId}.save`;
 
 const vmId = `vm-${randomUUID().slice(0, 8)}`;
 const domain = `dpt-hds-${vmId}`;
@@ -72,7 +78,8 @@ describe('hot-desking a suspended desktop between two real libvirt hosts with lo
     mountNs = fact('mount_ns');
     // The other PC's own disk for saved states (the mount point is made here; nothing is removed).
     mkdirSync(SAVED_DIR, { recursive: true, mode: 0o700 });
-    await execFileP('nsenter', [`--mount=${mountNs}`, 'mount', '-t', 'tmpfs', '-o', 'size=512m,mode=0700', 'dpt-hds-saved', SAVED_DIR]);
+    mkdirSync(CHECKPOINT_DIR, { recursive: true, mode: 0o700 });
+    for (const d of [SAVED_DIR, CHECKPOINT_DIR]) await execFileP('nsenter', [`--mount=${mountNs}`, 'mount', '-t', 'tmpfs', '-o', 'size=512m,mode=0700', 'dpt-hds-state', d]);
     dir = mkdtempSync(path.join(os.tmpdir(), 'dpt-hds-'));
     serialPath = path.join(dir, `${domain}.log`);
     const mover = sftpStateMover({ username: 'root', port: 22, privateKeyPath: fact('ssh_key'), knownHostsPath: fact('known_hosts'), insecureSkipHostKeyCheck: false });
@@ -92,11 +99,14 @@ describe('hot-desking a suspended desktop between two real libvirt hosts with lo
   afterAll(async () => {
     for (const s of [home, away]) {
       if (!s) continue;
-      await s.driver.destroy(domain).catch(() => undefined);
-      await s.driver.undefine(domain).catch(() => undefined);
+      for (const name of [domain, taskDomain]) {
+        await s.driver.destroy(name).catch(() => undefined);
+        await s.driver.undefine(name).catch(() => undefined);
+      }
       await s.journal.close().catch(() => undefined);
     }
-    if (mountNs) await execFileP('nsenter', [`--mount=${mountNs}`, 'umount', '-l', SAVED_DIR]).catch(() => undefined);
+    await rm(checkpointPath, { force: true });
+    for (const d of [SAVED_DIR, CHECKPOINT_DIR]) if (mountNs) await execFileP('nsenter', [`--mount=${mountNs}`, 'umount', '-l', d]).catch(() => undefined);
     await execFileP('bash', [testhostScript, 'down', HOST]).catch(() => undefined);
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 120_000);
@@ -141,4 +151,30 @@ describe('hot-desking a suspended desktop between two real libvirt hosts with lo
     expect(home.results.at(-1)).toMatchObject({ outcome: 'failed', error: { code: 'STATE_MISSING' } });
     expect(await home.driver.state(domain)).toBe('missing');
   });
+
+  it('moves a batch checkpoint to the other PC, where the task resumes from it and counts on (local-storage checkpoints)', async () => {
+    const taskCommand = (key: string, kind: CommandFrame['kind'], generation: number, params: Record<string, unknown>): CommandFrame =>
+      ({ type: 'command', idempotencyKey: key, kind, target: { vmId: taskId, domainName: taskDomain, generation }, params }) as CommandFrame;
+    const taskSerial = path.join(dir, `${taskDomain}.log`);
+    // The desktop is done with: its CPU goes to the task's guest on this loaded machine.
+    await away.driver.destroy(domain).catch(() => undefined);
+    // The task's VM runs at home (booted directly: how it was first placed does not matter here).
+    await home.driver.define(guestDomainSpec({ name: taskDomain, serialLogPath: taskSerial, memoryMiB: 128, task: { mode: 'counter' } }));
+    await home.driver.start(taskDomain);
+    await waitForSerial(taskSerial, /COUNT 3/, { timeoutMs: 240_000 });
+    await home.executor.handle(taskCommand('op-hds-ckpt-01', 'checkpoint-batch', 2, { taskId, path: checkpointPath }));
+    expect(home.results.at(-1)).toMatchObject({ outcome: 'succeeded', result: { taskId } });
+    const before = await lastCount(taskSerial);
+
+    // What the planner's moveCheckpoint becomes: a move-state of the checkpoint file.
+    await home.executor.handle(taskCommand('op-hds-ckmove-01', 'move-state', 3, { path: checkpointPath, targetHost: ADDR, targetPath: checkpointPath }));
+    expect(home.results.at(-1)).toMatchObject({ outcome: 'succeeded', result: { changed: true, targetPath: checkpointPath } });
+    await expect(execFileP('nsenter', [`--mount=${mountNs}`, 'test', '-s', checkpointPath])).resolves.toBeDefined();
+
+    await away.executor.handle(taskCommand('op-hds-resume-01', 'run-batch', 3, { taskId, restoreFrom: checkpointPath }));
+    expect(away.results.at(-1)).toMatchObject({ outcome: 'succeeded', result: { state: 'running', resumedFrom: checkpointPath } });
+    const values = counterValues(await waitForSerial(taskSerial, (l) => Math.max(0, ...counterValues(l)) >= before + 2, { timeoutMs: 120_000 }));
+    expect(values[values.lastIndexOf(before) + 1]).toBe(before + 1);
+    expect(await home.driver.state(taskDomain)).not.toBe('running');
+  }, 600_000);
 });
