@@ -22,7 +22,8 @@ export class CounterGuest {
     const guest = new CounterGuest(domain, serialPath, memoryMiB, [driver]);
     await driver.define(guestDomainSpec({ name: domain, serialLogPath: serialPath, image, memoryMiB, task: { mode: 'counter' } }));
     await driver.start(domain);
-    await guest.waitCountAbove(1, 120_000);
+    // Generous: several guests booting at once under emulation on a loaded machine take minutes.
+    await guest.waitCountAbove(1, 300_000);
     return guest;
   }
 

@@ -26,7 +26,7 @@ describe('a scheduler worker killed mid-restore', { timeout: 240_000 }, () => {
     await office.waitForVm(desk.vmId, 'suspended', (v) => v.state === 'SUSPENDED');
     await waitUntil('the suspend has settled', async () => (await office.prisma.operation.count({ where: { vmId: desk.vmId, settledAt: null } })) === 0);
     await evening.close();
-  }, 400_000);
+  }, 600_000);
 
   afterAll(async () => {
     watch?.close();
@@ -50,6 +50,9 @@ describe('a scheduler worker killed mid-restore', { timeout: 240_000 }, () => {
     try {
       await office.waitForVm(desk.vmId, `running again (the restore was ${statusAtKill} when the worker died)`, (v) => v.state === 'RUNNING' && v.currentHostId === pc.hostId, 180_000);
       await waitUntil('every operation has settled', async () => (await office.prisma.operation.count({ where: { vmId: desk.vmId, settledAt: null } })) === 0, 120_000);
+    } catch (err) {
+      const journal = await readFile(path.join(pc.stateDir, 'journal.jsonl'), 'utf8').catch(() => '(no journal)');
+      throw new Error(`${(err as Error).message}\nagent journal:\n${journal}\nsecond worker:\n${second.output().slice(-3000)}\nfirst worker:\n${first.output().slice(-3000)}`, { cause: err });
     } finally {
       clearInterval(redispatch);
     }

@@ -50,7 +50,7 @@ describe('hot-desking to a second libvirt host', { timeout: 240_000 }, () => {
     roamer = await office.createUser();
     roamingDesk = await office.addDesktop(pcA, { tag: 'roam', owner: roamer });
     roamingDesk.alsoOn(pcB.driver);
-  }, 400_000);
+  }, 600_000);
 
   afterAll(async () => {
     await office?.close();

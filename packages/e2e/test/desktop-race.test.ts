@@ -31,7 +31,7 @@ describe('two scheduler workers on the same events', { timeout: 180_000 }, () =>
     pc = await office.addHost({ name: 'pc-race' });
     desk = await office.addDesktop(pc, { tag: 'race' });
     watch = await watchLifecycle('qemu:///system', desk.domain);
-  }, 300_000);
+  }, 600_000);
 
   afterAll(async () => {
     watch?.close();
