@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { agentConfigSchema, enroll, startAgent, type RunningAgent } from '@deskpool/agent';
-import { buildApp, createAgentGateway, ensureBootstrapAdminToken } from '@deskpool/api';
+import { buildApp, createAgentGateway, DeskpoolMetrics, ensureBootstrapAdminToken } from '@deskpool/api';
 import { applyMigrations, createDatabase, createPrisma, dropDatabase, type PrismaClient } from '@deskpool/db';
 import { SimulatedDriver } from '@deskpool/kvm-driver';
 import type { HostInventory } from '@deskpool/protocol';
@@ -198,8 +198,14 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
       eventsHandled[type] = (eventsHandled[type] ?? 0) + 1;
     });
 
-    const gateway = createAgentGateway({ prisma, redis, clock: time.api, channelPrefix, keyPrefix: `${prefix}-gw:`, heartbeatIntervalSeconds: 600, events: runtime.events });
-    const app = await buildApp({ logLevel: false }, { prisma, redis, clock: time.api, scheduler: runtime.events, agentRoutes: gateway.plugin });
+    // The dashboard's timeline and /metrics see the office as a real API process would: samples
+    // on the simulated clock (every simulated minute, checked every 250 ms of real time) and
+    // operation/tap histograms observed from the agents' events.
+    const metrics = new DeskpoolMetrics({ prisma, redis, clock: time.api, queuePrefix: prefix });
+    cleanups.push(() => metrics.close());
+    const gateway = createAgentGateway({ prisma, redis, clock: time.api, channelPrefix, keyPrefix: `${prefix}-gw:`, heartbeatIntervalSeconds: 600, events: metrics.observeAgentEvents(runtime.events) });
+    metrics.countConnectedAgentsWith(() => gateway.registry.size);
+    const app = await buildApp({ logLevel: false }, { prisma, redis, clock: time.api, scheduler: runtime.events, agentRoutes: gateway.plugin, metrics, dashboard: { sampler: { tickMs: 250 } } });
     await app.listen({ host: '127.0.0.1', port: 0 });
     cleanups.push(() => app.close());
     const address = app.server.address();
