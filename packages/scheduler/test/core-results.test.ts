@@ -65,6 +65,7 @@ describe('answers from agents', () => {
     expect(commands(p2.plan, 'moveCheckpoint')).toMatchObject([{ taskId: 't', hostId: 'h1', toHostId: 'h2' }]);
     const failed = answer(p2.next, 'moveCheckpoint', 't', 'failed', MONDAY_2AM + 1000);
     expect(commands(failed.plan, 'resumeTask')).toEqual([]);
+    expect(failed.plan.reasons.map((r) => r.code)).toContain('checkpointMoveFailed');
     expect(failed.next.tasks.t).toMatchObject({ state: 'CHECKPOINTED', hostId: null, checkpoint: { kind: 'local', hostId: 'h1' } });
     expect(checkInvariants(failed.next)).toEqual([]);
   });

@@ -108,7 +108,11 @@ function onTaskResult(draft: PlanDraft, op: Operation, ok: boolean): void {
     case 'moveCheckpoint': {
       if (task.state !== 'RUNNING' || !task.hostId) return;
       // The checkpoint stays where it was (the source keeps its copy): a later round may resume it there.
-      if (!ok) return void draft.update('tasks', task.id, { state: 'CHECKPOINTED', hostId: null }, rule);
+      if (!ok) {
+        // Not counted as an attempt: the task did not run. Said, so an operator sees a PC that cannot send its checkpoints.
+        draft.update('tasks', task.id, { state: 'CHECKPOINTED', hostId: null }, rule);
+        return draft.reason('checkpointMoveFailed', `The checkpoint of task ${task.id} could not be moved from ${op.hostId}; it stays there (check the agent's stateMover SSH identity)`, { kind: 'tasks', id: task.id });
+      }
       const checkpoint = { kind: 'local', hostId: task.hostId } as const;
       draft.update('tasks', task.id, { checkpoint }, rule);
       draft.command({ type: 'resumeTask', taskId: task.id, hostId: task.hostId, generation: task.generation, resources: task.resources, from: checkpoint }, 'batch.resumeAfterMove');
