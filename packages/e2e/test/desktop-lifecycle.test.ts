@@ -27,7 +27,7 @@ describe('desktops through the night on real libvirt', { timeout: 180_000 }, () 
     [pc, pinnedPc, stagedPc] = await Promise.all([office.addHost({ name: 'pc-a' }), office.addHost({ name: 'pc-pinned' }), office.addHost({ name: 'pc-staged' })]);
     [desk, pinnedDesk, stagedDesk] = await Promise.all([office.addDesktop(pc, { tag: 'a' }), office.addDesktop(pinnedPc, { tag: 'pinned' }), office.addDesktop(stagedPc, { tag: 'staged' })]);
     await office.api('POST', `/vms/${pinnedDesk.vmId}/pin`, {});
-  }, 400_000);
+  }, 600_000);
 
   afterAll(async () => {
     await office?.close();
@@ -35,7 +35,16 @@ describe('desktops through the night on real libvirt', { timeout: 180_000 }, () 
 
   it('suspends idle desktops (managed save) past the threshold at night, and leaves the pinned one running', async () => {
     // Each agent reports its PC idle a second after the last input; the pool's rule is a minute.
-    for (const h of [pc, pinnedPc, stagedPc]) await expect.poll(async () => (await hostRow(h)).presenceState, { timeout: 20_000 }).toBe('idle');
+    // Fresh input first: booting the guests may itself have taken longer than the rule.
+    const tappedAt = office.clock.now();
+    await Promise.all([pc, pinnedPc, stagedPc].map((h) => h.tap()));
+    for (const h of [pc, pinnedPc, stagedPc]) {
+      const idleSinceTap = async (): Promise<boolean> => {
+        const row = await hostRow(h);
+        return row.presenceState === 'idle' && (row.presenceSince?.getTime() ?? 0) >= tappedAt - 1000;
+      };
+      await expect.poll(idleSinceTap, { timeout: 30_000 }).toBe(true);
+    }
     await office.timer('idleCheck');
     await new Promise((r) => setTimeout(r, 1000));
     expect((await office.vm(desk.vmId)).state).toBe('RUNNING');
@@ -90,9 +99,12 @@ describe('desktops through the night on real libvirt', { timeout: 180_000 }, () 
     expect(staging.cause).toMatch(/rule:prestage\.beforeArrival/);
 
     // The owner arrives: the desktop is already there, nothing more is restored.
+    const arrivals = () => office.prisma.auditEvent.findMany({ where: { action: 'prestage.arrival', entityId: stagedPc.owner.id }, orderBy: { id: 'asc' } });
+    const reportedBefore = (await arrivals()).length;
     office.clock.advance(5 * 60_000);
     await stagedPc.tap();
-    await expect.poll(async () => office.prisma.auditEvent.count({ where: { action: 'prestage.arrival' } }), { timeout: 30_000 }).toBe(1);
+    await expect.poll(async () => (await arrivals()).length, { timeout: 30_000 }).toBe(reportedBefore + 1);
+    expect((await arrivals()).at(-1)?.after).toMatchObject({ desktopWasRunning: true });
     expect((await office.vm(stagedDesk.vmId)).state).toBe('RUNNING');
     expect((await opsOf(stagedDesk.vmId)).filter((o) => o.kind === 'restore')).toHaveLength(1);
     expect(await stagedDesk.waitCountAbove(countWhenSuspended + 1)).toBeGreaterThan(countWhenSuspended + 1);
