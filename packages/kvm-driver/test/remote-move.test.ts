@@ -114,6 +114,17 @@ describe('moving files between the hosts', () => {
     expect(await listB(diskB)).not.toContain('roundtrip.bin');
   });
 
+  it('creates a missing target directory (owner-only) on either side', async () => {
+    const src = await randomFile('newdir.bin', 2);
+    const onB = join(diskB, 'fresh', 'saved', 'newdir.bin');
+    await moveStateFile({ files: filesA, path: src }, { files: filesB, path: onB });
+    expect(await listB(join(diskB, 'fresh', 'saved'))).toEqual(['newdir.bin']);
+    expect((await runnerB.run(['stat', '-c', '%a', join(diskB, 'fresh', 'saved')])).stdout.trim()).toBe('700');
+    const back = join(kit.dir, 'fresh-here', 'newdir.bin');
+    await moveStateFile({ files: filesB, path: onB }, { files: filesA, path: back }, { removeSource: true });
+    expect(await sha256(back)).toBe(await sha256(src));
+  });
+
   it('an abort mid-transfer removes the partial file on the target', async () => {
     const src = await randomFile('abort.bin', 96);
     const ac = new AbortController();

@@ -2,7 +2,7 @@
 // hashing on that host), so a mover can treat both ends alike.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { SFTPWrapper } from 'ssh2';
@@ -16,6 +16,8 @@ export interface HostFiles {
   size(path: string): Promise<number | undefined>;
   /** Bytes an unprivileged writer may still use in the file system holding `dir`. */
   freeBytes(dir: string): Promise<number>;
+  /** Creates the directory (and its parents) readable by its owner only, when missing. */
+  ensureDir(dir: string): Promise<void>;
   openRead(path: string): Promise<Readable>;
   /** Creates (or truncates) the file with mode 0600. */
   openWrite(path: string): Promise<Writable>;
@@ -43,6 +45,10 @@ export class LocalFiles implements HostFiles {
   async freeBytes(dir: string): Promise<number> {
     const s = await statfs(dir);
     return s.bavail * s.bsize;
+  }
+
+  async ensureDir(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
   }
 
   async openRead(path: string): Promise<Readable> {
@@ -116,6 +122,11 @@ export class SftpFiles implements HostFiles {
         resolve(free);
       });
     });
+  }
+
+  async ensureDir(dir: string): Promise<void> {
+    const res = await this.runner.run(['mkdir', '-p', '-m', '0700', '--', dir]);
+    if (res.code !== 0) throw new HypervisorFailure(`mkdir ${dir} on ${this.connection.target.host}`, res.stderr || res.stdout);
   }
 
   async openRead(path: string): Promise<Readable> {

@@ -71,6 +71,8 @@ export async function moveStateFile(from: FileOnHost, to: FileOnHost, opts: Move
   }
 
   const dir = to.path.slice(0, to.path.lastIndexOf('/')) || '/';
+  // A PC that never received a state file has no directory for them yet.
+  await to.files.ensureDir(dir);
   const reserve = opts.reserveBytes ?? 64 * 1024 * 1024;
   const free = await to.files.freeBytes(dir);
   if (free < size + reserve) {
