@@ -25,4 +25,3 @@ describe('chaos run (short form)', () => {
     expect(result.stats.tasksReportedDone).toBeGreaterThan(0);
   });
 });
-});
