@@ -25,6 +25,8 @@ export interface SchedulerRuntimeOptions {
   timers?: Partial<TimerSettings>;
   /** Register the repeatable timers (one process doing it is enough; repeats are idempotent). */
   scheduleTimers?: boolean;
+  /** With scheduleTimers: how often to check that Redis still holds every timer (default 15 s). */
+  timerWatchMs?: number;
   /** BullMQ lock lease: a job whose worker died is taken over after about this long. */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
@@ -129,14 +131,25 @@ export function createSchedulerRuntime(options: SchedulerRuntimeOptions): Schedu
   timersWorker.on('error', (err) => log.error({ err }, 'timers worker error'));
 
   let timersQueue: Queue | undefined;
+  let timerWatch: NodeJS.Timeout | undefined;
   if (options.scheduleTimers) {
     timersQueue = new Queue(QUEUE_NAMES.timers, { connection: options.connection, prefix });
     const q = timersQueue;
-    void Promise.all(
-      ALL_TIMERS.map((t) =>
-        q.upsertJobScheduler(t, { every: timerSettings.intervalsMs[t] }, { name: t, data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } } }),
-      ),
-    ).catch((err: unknown) => log.error({ err }, 'could not register timers'));
+    const register = (t: RuntimeTimer) =>
+      q.upsertJobScheduler(t, { every: timerSettings.intervalsMs[t] }, { name: t, data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } } });
+    void Promise.all(ALL_TIMERS.map(register)).catch((err: unknown) => log.error({ err }, 'could not register timers'));
+    // Redis restarted without its data (or flushed) forgets the schedulers, and every timer
+    // would stop for good: idle checks, placement, heartbeat checks. Each worker looks now and
+    // then and puts back whatever is missing (re-registering an existing one could shift it).
+    const restore = async (): Promise<void> => {
+      for (const t of ALL_TIMERS) {
+        if (await q.getJobScheduler(t)) continue;
+        log.warn({ timer: t }, 'timer scheduler missing (Redis lost its data?): registering it again');
+        await register(t);
+      }
+    };
+    timerWatch = setInterval(() => void restore().catch((err: unknown) => log.warn({ err }, 'could not check the timers')), options.timerWatchMs ?? 15_000);
+    timerWatch.unref();
   }
 
   const bridge = options.agentBridge
@@ -159,11 +172,13 @@ export function createSchedulerRuntime(options: SchedulerRuntimeOptions): Schedu
     bridge,
     runTimer: async (timer) => (await runTimer(timer, timerDeps)).count,
     async close() {
+      clearInterval(timerWatch);
       await bridge?.stop();
       await Promise.all([eventsWorker.close(), timersWorker.close()]);
       await Promise.all([events.close(), deadLetters.close(), timersQueue?.close()]);
     },
     async kill() {
+      clearInterval(timerWatch);
       await bridge?.stop();
       await Promise.all([eventsWorker.close(true), timersWorker.close(true)]);
       await Promise.all([events.close(), deadLetters.close(), timersQueue?.close()]);
