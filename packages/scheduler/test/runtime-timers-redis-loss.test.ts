@@ -29,7 +29,11 @@ describe('timers after Redis lost its data', () => {
     });
     timers = new Queue(QUEUE_NAMES.timers, { connection, prefix: s.queuePrefix });
     const q = timers;
-    const registered = async (): Promise<string[]> => (await Promise.all(ALL_TIMERS.map(async (t) => ((await q.getJobScheduler(t)) ? t : undefined)))).filter((t): t is string => !!t);
+    const registered = async (): Promise<string[]> => {
+      const found: string[] = [];
+      for (const t of ALL_TIMERS) if (await q.getJobScheduler(t)) found.push(t);
+      return found;
+    };
     await eventually(async () => (await registered()).length === ALL_TIMERS.length, 'every timer to be registered');
 
     // What an empty restart looks like to BullMQ: every key of the timers queue gone.
