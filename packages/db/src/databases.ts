@@ -12,7 +12,17 @@ export async function createDatabase(adminUrl: string, name: string): Promise<st
 
 /** Drops database `name`, closing its connections; no error if it is already gone. */
 export async function dropDatabase(adminUrl: string, name: string): Promise<void> {
-  await withAdmin(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
+  // FORCE ends the database's sessions, but a non-superuser may not end an autovacuum worker's
+  // (insufficient_privilege, 42501); that worker is done within moments, so try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await withAdmin(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '42501' || attempt >= 40) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
 }
 
 function quoteIdent(name: string): string {

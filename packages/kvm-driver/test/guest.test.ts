@@ -71,6 +71,8 @@ describe('the guest under QEMU', () => {
       'PROGRESS 2/3',
       'PROGRESS 3/3',
       'RESULT count=3',
+      // the line the agent reads a batch task's end from
+      'DESKPOOL-RESULT exit=0 count=3',
       'DESKPOOL-GUEST DONE rc=0',
     ]);
     for (let i = 0; i < 100 && (await driver.state(name)) !== 'shutoff'; i++) await new Promise((r) => setTimeout(r, 200));
