@@ -1,11 +1,10 @@
 import type { PrismaClient } from '@deskpool/db';
 import type { Clock } from '../clock.js';
+import { Batcher } from './batcher.js';
 
-interface Pending {
+interface Heartbeat {
   hostId: string;
   credentialId: string;
-  resolve(valid: boolean): void;
-  reject(err: unknown): void;
 }
 
 /**
@@ -14,46 +13,34 @@ interface Pending {
  * committed. A heartbeat counts only while the credential its agent connected with is valid.
  */
 export class HeartbeatWriter {
-  private pending: Pending[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly batcher: Batcher<Heartbeat, boolean>;
 
   constructor(
     private readonly prisma: PrismaClient,
     private readonly clock: Clock,
-    private readonly maxDelayMs = 20,
-    private readonly maxBatch = 1000,
-  ) {}
+    maxDelayMs = 20,
+    maxBatch = 1000,
+  ) {
+    this.batcher = new Batcher((batch) => this.write(batch), maxDelayMs, maxBatch);
+  }
 
   /** Resolves true once recorded, false when the credential was revoked or the host removed. */
   record(hostId: string, credentialId: string): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ hostId, credentialId, resolve, reject });
-      if (this.pending.length >= this.maxBatch) void this.flush();
-      else this.timer ??= setTimeout(() => void this.flush(), this.maxDelayMs);
-    });
+    return this.batcher.add({ hostId, credentialId });
   }
 
-  private async flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    const batch = this.pending;
-    this.pending = [];
-    if (batch.length === 0) return;
-    try {
-      const rows = await this.prisma.$queryRaw<{ id: string }[]>`
-        UPDATE hosts AS h SET last_heartbeat_at = ${this.clock.now()}, online_state = 'online'
-        FROM unnest(${batch.map((b) => b.hostId)}::uuid[], ${batch.map((b) => b.credentialId)}::uuid[]) AS b(host_id, credential_id)
-        WHERE h.id = b.host_id
-          AND EXISTS (SELECT 1 FROM host_credentials c WHERE c.id = b.credential_id AND c.revoked_at IS NULL)
-        RETURNING h.id::text AS id`;
-      const recorded = new Set(rows.map((r) => r.id));
-      for (const b of batch) b.resolve(recorded.has(b.hostId));
-    } catch (err) {
-      for (const b of batch) b.reject(err);
-    }
+  private async write(batch: Heartbeat[]): Promise<boolean[]> {
+    const rows = await this.prisma.$queryRaw<{ id: string }[]>`
+      UPDATE hosts AS h SET last_heartbeat_at = ${this.clock.now()}, online_state = 'online'
+      FROM unnest(${batch.map((b) => b.hostId)}::uuid[], ${batch.map((b) => b.credentialId)}::uuid[]) AS b(host_id, credential_id)
+      WHERE h.id = b.host_id
+        AND EXISTS (SELECT 1 FROM host_credentials c WHERE c.id = b.credential_id AND c.revoked_at IS NULL)
+      RETURNING h.id::text AS id`;
+    const recorded = new Set(rows.map((r) => r.id));
+    return batch.map((b) => recorded.has(b.hostId));
   }
 
   async close(): Promise<void> {
-    await this.flush();
+    await this.batcher.flush();
   }
 }
