@@ -1,5 +1,6 @@
 // The multi-day run's options (`npm run demo -- --days N`, and the week1000 benchmark).
 import { z } from 'zod';
+import { readFlags } from './flags.js';
 
 const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL');
 
@@ -78,26 +79,7 @@ const FLAG_NAMES: Record<string, keyof FleetOptions> = {
 
 /** `--days 7 --pcs 100 --no-power-management` → options; unknown flags are errors. */
 export function parseFleetArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): FleetOptions {
-  const out: Record<string, unknown> = {};
-  if (env.DATABASE_URL) out.databaseUrl = env.DATABASE_URL;
-  if (env.REDIS_URL) out.redisUrl = env.REDIS_URL;
-  const problems: string[] = [];
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i] ?? '';
-    if (arg === '--no-power-management') {
-      out.powerManagement = false;
-      continue;
-    }
-    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const key = FLAG_NAMES[flag];
-    if (!key) {
-      problems.push(`${arg}: unknown flag (known: ${[...Object.keys(FLAG_NAMES), '--no-power-management'].join(', ')})`);
-      continue;
-    }
-    const value = inline ?? argv[++i];
-    if (value === undefined) problems.push(`${flag}: needs a value`);
-    else out[key] = value;
-  }
+  const { values, problems } = readFlags(argv, env, FLAG_NAMES, { '--no-power-management': ['powerManagement', false] });
   if (problems.length) throw new FleetOptionsInvalid(problems);
-  return parseFleetOptions(out);
+  return parseFleetOptions(values);
 }

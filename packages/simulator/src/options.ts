@@ -1,5 +1,6 @@
 // The demo's flags, validated like every other boundary.
 import { z } from 'zod';
+import { readFlags } from './flags.js';
 
 export const demoOptionsSchema = z
   .object({
@@ -50,26 +51,7 @@ const FLAG_NAMES: Record<string, keyof DemoOptions> = {
 
 /** `--speed 2000 --pcs 8 --stay` (or `--speed=2000`) → options; unknown flags are errors. */
 export function parseDemoArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): DemoOptions {
-  const out: Record<string, unknown> = {};
-  if (env.DATABASE_URL) out.databaseUrl = env.DATABASE_URL;
-  if (env.REDIS_URL) out.redisUrl = env.REDIS_URL;
-  const problems: string[] = [];
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i] ?? '';
-    if (arg === '--stay') {
-      out.stay = true;
-      continue;
-    }
-    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const key = FLAG_NAMES[flag];
-    if (!key) {
-      problems.push(`${arg}: unknown flag (known: ${[...Object.keys(FLAG_NAMES), '--stay'].join(', ')})`);
-      continue;
-    }
-    const value = inline ?? argv[++i];
-    if (value === undefined) problems.push(`${flag}: needs a value`);
-    else out[key] = value;
-  }
+  const { values, problems } = readFlags(argv, env, FLAG_NAMES, { '--stay': ['stay', true] });
   if (problems.length) throw new DemoOptionsInvalid(problems);
-  return parseDemoOptions(out);
+  return parseDemoOptions(values);
 }
