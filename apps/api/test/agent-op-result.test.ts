@@ -52,11 +52,11 @@ async function queued(idempotencyKey: string): Promise<Record<string, unknown>[]
 }
 
 describe('op-result forwarding to the scheduler', () => {
-  it("forwards a reconcile's foundRunningVmIds with the outcome", async () => {
+  it("forwards a reconcile's foundRunningVmIds and foundRunningTaskIds with the outcome", async () => {
     await db.prisma.operation.create({ data: { idempotencyKey: 'op-reconcile-01', hostId, kind: 'reconcile', generation: 0 } });
-    const result = { foundRunningVmIds: ['vm-alice'], foundRunningTaskIds: [], destroyed: ['dp-task-t1'], changed: true };
+    const result = { foundRunningVmIds: ['vm-alice'], foundRunningTaskIds: ['t2'], destroyed: ['dp-task-t1'], changed: true };
     expect(await applyUpFrame(ctx, opResult(1, 'op-reconcile-01', { result }))).toBeNull();
-    expect(await queued('op-reconcile-01')).toEqual([{ type: 'operationResult', id: 'result.op-reconcile-01.succeeded', idempotencyKey: 'op-reconcile-01', outcome: 'succeeded', foundRunningVmIds: ['vm-alice'] }]);
+    expect(await queued('op-reconcile-01')).toEqual([{ type: 'operationResult', id: 'result.op-reconcile-01.succeeded', idempotencyKey: 'op-reconcile-01', outcome: 'succeeded', foundRunningVmIds: ['vm-alice'], foundRunningTaskIds: ['t2'] }]);
     expect(await db.prisma.operation.findUniqueOrThrow({ where: { idempotencyKey: 'op-reconcile-01' } })).toMatchObject({ status: 'succeeded', result });
   });
 

@@ -182,18 +182,6 @@ describe('fencing: heartbeat loss, reconciliation', () => {
     expect(next.hosts.h1?.needsReconcile).toBe(false);
   });
 
-  it('requeues batch from a lost host: checkpoint elsewhere resumes, otherwise restarts from zero once', () => {
-    const w = new World()
-      .pool('p1')
-      .host('h1')
-      .job('j')
-      .task('with-cp', 'j', { state: 'RUNNING', hostId: 'h1', generation: 2, checkpoint: { kind: 'shared' } })
-      .task('no-cp', 'j', { state: 'RUNNING', hostId: 'h1', generation: 2 });
-    const { next } = step(w.s, { id: 'hb', type: 'heartbeatLost', hostId: 'h1' }, MONDAY_2AM);
-    expect(next.tasks['with-cp']).toMatchObject({ state: 'CHECKPOINTED', hostId: null, generation: 3, restarts: 0 });
-    expect(next.tasks['no-cp']).toMatchObject({ state: 'QUEUED', hostId: null, generation: 3, restarts: 1 });
-  });
-
   it('lost mid-migration: the surviving end is asked what it runs; a desktop found there is adopted', () => {
     const w = new World().pool('p1').person('alice', 'h1', { state: 'MIGRATING', sourceHostId: 'h1', hostId: 'h2', generation: 3 }).host('h2');
     const lost = step(w.s, { id: 'hb', type: 'heartbeatLost', hostId: 'h2' }, MONDAY_10AM);

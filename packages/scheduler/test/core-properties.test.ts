@@ -4,6 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyPlan, checkInvariants, plan, type Command, type DesktopVm, type PoolPolicy, type SchedulerEvent, type Snapshot, type TimerKind } from '../src/core/index.js';
+import { DEFAULT_SETTINGS, type PlannerSettings } from '../src/core/settings.js';
 import { MINUTE, MONDAY_2AM, res, World } from './core-fixtures.js';
 
 // ------------------------------------------------------------------ simulated agents
@@ -41,14 +42,15 @@ class Fleet {
   }
 
   /** Carries out a command; returns the outcome the agent reports (a refused command fails). */
-  execute(cmd: Command, wanted: 'succeeded' | 'failed'): { outcome: 'succeeded' | 'failed'; found?: string[] } {
+  execute(cmd: Command, wanted: 'succeeded' | 'failed'): { outcome: 'succeeded' | 'failed'; found?: string[]; foundTasks?: string[] } {
     if (cmd.type === 'reconcileHost') {
       const keep = new Set(cmd.expect.vms.map((v) => v.vmId));
       const doms = this.domains.get(cmd.hostId)!;
       for (const vm of [...doms.keys()]) if (!keep.has(vm)) doms.delete(vm);
       const keepTasks = new Set(cmd.expect.tasks.map((t) => t.taskId));
       for (const [task, hosts] of this.taskRuns) if (!keepTasks.has(task)) hosts.delete(cmd.hostId);
-      return { outcome: 'succeeded', found: [...doms.keys()].sort() };
+      const foundTasks = [...this.taskRuns].filter(([, hosts]) => hosts.has(cmd.hostId)).map(([task]) => task);
+      return { outcome: 'succeeded', found: [...doms.keys()].sort(), foundTasks: foundTasks.sort() };
     }
     if (wanted === 'failed') return { outcome: 'failed' };
     if (!this.accept(cmd.hostId, Fleet.subjectOf(cmd), cmd.generation)) return { outcome: 'failed' };
@@ -81,15 +83,14 @@ class Fleet {
     if (cmd.type === 'checkpointBatch' || cmd.type === 'stopBatch') this.taskRuns.get(cmd.taskId)?.delete(cmd.hostId);
   }
 
+  /** A PC cut off from the control plane keeps running everything: desktops and batch. */
   partition(host: string): void {
     this.partitioned.add(host);
-    // Agents pause their batch VMs when their heartbeat lease runs out (self-fencing), so a
-    // requeued task never runs twice; desktops keep running for the person in front of them.
-    for (const hosts of this.taskRuns.values()) hosts.delete(host);
   }
 
   powerOff(host: string): void {
     this.domains.get(host)!.clear();
+    for (const hosts of this.taskRuns.values()) hosts.delete(host);
   }
 }
 
@@ -188,10 +189,11 @@ function toEvent(run: Run, st: Step): { event: SchedulerEvent; opCmd?: Command }
       const cmd = run.fleet.commands.get(op.id)!;
       const r = run.fleet.execute(cmd, st.ok ? 'succeeded' : 'failed');
       run.fleet.afterYieldAnswer(cmd);
-      return { event: { id, type: 'operationResult', operationId: op.id, outcome: r.outcome, generation: op.generation, ...(r.found ? { foundRunningVmIds: r.found } : {}) }, opCmd: cmd };
+      return { event: { id, type: 'operationResult', operationId: op.id, outcome: r.outcome, generation: op.generation, ...(r.found ? { foundRunningVmIds: r.found } : {}), ...(r.foundTasks ? { foundRunningTaskIds: r.foundTasks } : {}) }, opCmd: cmd };
     }
     case 'finish': {
-      const running = sorted(Object.values(run.s.tasks)).filter((t) => t.state === 'RUNNING' && t.hostId && run.fleet.taskRuns.get(t.id)?.has(t.hostId));
+      // A guest on a cut-off PC may end, but its report cannot arrive until the PC is back.
+      const running = sorted(Object.values(run.s.tasks)).filter((t) => t.state === 'RUNNING' && t.hostId && !run.fleet.partitioned.has(t.hostId) && run.fleet.taskRuns.get(t.id)?.has(t.hostId));
       if (running.length === 0) return null;
       const t = running[st.task % running.length]!;
       run.fleet.taskRuns.get(t.id)!.delete(t.hostId!);
@@ -293,7 +295,7 @@ function checkStep(before: Snapshot, event: SchedulerEvent, p: ReturnType<typeof
 const RUNS = Number(process.env.CORE_PROPERTY_RUNS ?? 2000);
 
 /** Runs random event sequences, checking every step; returns how often each action type came up. */
-function runSequences(steps: fc.Arbitrary<Step[]>, numRuns: number): Map<string, number> {
+function runSequences(steps: fc.Arbitrary<Step[]>, numRuns: number, settings?: PlannerSettings): Map<string, number> {
   const seen = new Map<string, number>();
   fc.assert(
     fc.property(policyArb, tasksArb, steps, (policy, shapes, seq) => {
@@ -303,7 +305,7 @@ function runSequences(steps: fc.Arbitrary<Step[]>, numRuns: number): Map<string,
       for (const st of seq) {
         const ev = toEvent(run, st);
         if (!ev) continue;
-        const p = plan(run.s, ev.event, undefined, run.now);
+        const p = plan(run.s, ev.event, settings, run.now);
         const next = applyPlan(run.s, p);
         for (const a of p.actions) {
           seen.set(a.type, (seen.get(a.type) ?? 0) + 1);
@@ -327,6 +329,17 @@ function expectReached(seen: Map<string, number>, types: string[]): void {
   for (const type of types) expect({ type, seen: (seen.get(type) ?? 0) > 0 }).toEqual({ type, seen: true });
 }
 
+/** Batch churn: taps, answers, placement rounds, ends, submissions, PCs lost and back. */
+const churnStep: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('presence' as const), host: fc.nat(3), present: fc.boolean() }) },
+  { weight: 8, arbitrary: fc.record({ k: fc.constant('answer' as const), op: fc.nat(20), ok: fc.boolean() }) },
+  { weight: 4, arbitrary: fc.constant({ k: 'tick' as const, timer: TIMERS.indexOf('placement') }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('finish' as const), task: fc.nat(20), ok: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('submit' as const), cores: fc.integer({ min: 1, max: 6 }), ckpt: fc.boolean(), prio: fc.nat(3) }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('lose' as const), host: fc.nat(3) }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('back' as const), host: fc.nat(3) }) },
+);
+
 describe('lifecycle invariants over random event sequences', () => {
   it('hold for every step of thousands of random runs of everything', () => {
     const seen = runSequences(fc.array(stepArb, { minLength: 5, maxLength: 80 }), RUNS);
@@ -334,16 +347,22 @@ describe('lifecycle invariants over random event sequences', () => {
   }, 300_000);
 
   it('hold through batch churn: taps, checkpoints, resumes, host loss', () => {
-    const churn: fc.Arbitrary<Step> = fc.oneof(
-      { weight: 3, arbitrary: fc.record({ k: fc.constant('presence' as const), host: fc.nat(3), present: fc.boolean() }) },
-      { weight: 8, arbitrary: fc.record({ k: fc.constant('answer' as const), op: fc.nat(20), ok: fc.boolean() }) },
-      { weight: 4, arbitrary: fc.constant({ k: 'tick' as const, timer: TIMERS.indexOf('placement') }) },
-      { weight: 1, arbitrary: fc.record({ k: fc.constant('finish' as const), task: fc.nat(20), ok: fc.boolean() }) },
-      { weight: 1, arbitrary: fc.record({ k: fc.constant('submit' as const), cores: fc.integer({ min: 1, max: 6 }), ckpt: fc.boolean(), prio: fc.nat(3) }) },
-      { weight: 1, arbitrary: fc.record({ k: fc.constant('lose' as const), host: fc.nat(3) }) },
-      { weight: 1, arbitrary: fc.record({ k: fc.constant('back' as const), host: fc.nat(3) }) },
-    );
-    const seen = runSequences(fc.array(churn, { minLength: 10, maxLength: 80 }), Math.ceil(RUNS / 2));
+    const seen = runSequences(fc.array(churnStep, { minLength: 10, maxLength: 80 }), Math.ceil(RUNS / 2));
     expectReached(seen, ['placeTask', 'resumeTask', 'moveCheckpoint', 'checkpointBatch', 'stopBatch', 'reconcileHost']);
+  }, 300_000);
+
+  it('are broken by a build that skips the fence wait: a task then runs on two PCs at once', () => {
+    // The check must be able to fail: requeueing a lost PC's tasks at once (the test-only
+    // switch) lets the cut-off PC keep running what is started elsewhere.
+    const broken = { ...DEFAULT_SETTINGS, testOnlyTreatLostHostsAsFenced: true };
+    let failure: unknown;
+    try {
+      runSequences(fc.array(churnStep, { minLength: 10, maxLength: 80 }), Math.ceil(RUNS / 2), broken);
+    } catch (err) {
+      failure = err;
+    }
+    // fast-check wraps the failed expectation; the task's two PCs are in its message.
+    const cause = (failure as { cause?: unknown } | undefined)?.cause;
+    expect(String(cause ?? failure)).toMatch(/runs/);
   }, 300_000);
 });

@@ -17,6 +17,7 @@ export interface AgentEventSink {
     error?: string;
     /** A reconcile's answer: the desktops the host found running, which the scheduler adopts. */
     foundRunningVmIds?: string[];
+    foundRunningTaskIds?: string[];
   }): Promise<void>;
   /** A batch guest powered off on its own (SchedulerEvents.publishTaskFinished). */
   publishTaskFinished?(p: { taskId: string; generation: number; outcome: 'succeeded' | 'failed' }): Promise<void>;
@@ -40,7 +41,8 @@ export interface FrameContext {
 
 const OP_FINAL = ['succeeded', 'failed', 'refused'] as const;
 
-const foundRunningSchema = reconcileResultSchema.pick({ foundRunningVmIds: true });
+// Tasks are optional here: an answer recorded before agents reported them still counts.
+const foundRunningSchema = reconcileResultSchema.pick({ foundRunningVmIds: true }).extend({ foundRunningTaskIds: reconcileResultSchema.shape.foundRunningTaskIds.optional() });
 
 /**
  * Applies one validated up-frame to the database. Every frame is safe to apply twice (a frame
@@ -142,6 +144,7 @@ export async function applyUpFrame(ctx: FrameContext, frame: SequencedUpFrame): 
         outcome: frame.outcome,
         ...(frame.error ? { error: `${frame.error.code}: ${frame.error.message}`.slice(0, 2000) } : {}),
         ...(found?.success ? { foundRunningVmIds: found.data.foundRunningVmIds } : {}),
+        ...(found?.success && found.data.foundRunningTaskIds ? { foundRunningTaskIds: found.data.foundRunningTaskIds } : {}),
       });
       return null;
     }

@@ -16,11 +16,26 @@ export function requeueAfterHostLoss(draft: PlanDraft, task: BatchTask, lostHost
 }
 
 /**
- * A host stopped answering. Its desktops become LOST under a new generation, so commands
- * the host may still act on are refused; its batch work is requeued; it must be reconciled
- * before it may start anything again.
+ * A task on a host that went silent stays where it is: the PC may be cut off but alive and
+ * still running it, and nothing tells us otherwise until it is reconciled or an admin fences
+ * it. Starting it elsewhere now could run it twice at once (invariant 3). Only a task that
+ * was being stopped to be cancelled ends here: it is not to run anywhere again.
  */
-export function onHeartbeatLost(draft: PlanDraft, hostId: string): void {
+function holdTaskOnLostHost(draft: PlanDraft, task: BatchTask, rule: string): void {
+  if (task.state === 'STOPPING' && task.afterStop === 'cancel') {
+    draft.update('tasks', task.id, { state: 'CANCELLED', hostId: null, generation: task.generation + 1, afterStop: null }, rule);
+    return;
+  }
+  draft.reason('taskHeldOnLostHost', `Task ${task.id} stays on lost host ${task.hostId ?? '?'} until the host is reconciled or fenced by an admin`, { kind: 'tasks', id: task.id });
+}
+
+/**
+ * A host stopped answering. Its desktops become LOST under a new generation, so commands
+ * the host may still act on are refused; its batch tasks are held there (never started
+ * elsewhere while the host could still run them); it must be reconciled before it may start
+ * anything again. `treatAsFenced` is the test-only broken build: it skips the wait.
+ */
+export function onHeartbeatLost(draft: PlanDraft, hostId: string, treatAsFenced = false): void {
   const rule = 'fencing.heartbeatLost';
   const host = draft.get('hosts', hostId);
   if (!host) return draft.reason('unknownHost', `No host ${hostId}`);
@@ -38,8 +53,9 @@ export function onHeartbeatLost(draft: PlanDraft, hostId: string): void {
       if (other?.online && !other.needsReconcile) requestReconcile(draft, other, rule);
     }
   }
-  for (const task of draft.tasksOnHost(host.id)) requeueAfterHostLoss(draft, task, host.id, rule);
+  for (const task of draft.tasksOnHost(host.id)) holdTaskOnLostHost(draft, task, rule);
   for (const op of draft.all('operations')) if (op.hostId === host.id) draft.remove('operations', op.id, rule);
+  if (treatAsFenced) onHostFenced(draft, host.id, 'unsafe.testOnlyNoFenceWait');
 }
 
 /** What a host may keep: desktops (running or saved) and checkpoints the snapshot places there. */
@@ -52,6 +68,10 @@ export function requestReconcile(draft: PlanDraft, host: Host, rule: string): vo
   }
   const tasks: { taskId: string; generation: number }[] = [];
   for (const t of draft.all('tasks')) {
+    // A yield cut off by the host's loss is not resumed: its VM is stopped here and the task
+    // requeued once the reconcile confirms it (onReconciled).
+    const heldMidYield = host.needsReconcile && t.hostId === host.id && t.state !== 'RUNNING' && draft.operationsOn('task', t.id).length === 0;
+    if (heldMidYield) continue;
     if (t.hostId === host.id || (t.checkpoint?.kind === 'local' && t.checkpoint.hostId === host.id)) tasks.push({ taskId: t.id, generation: t.generation });
   }
   vms.sort((a, b) => (a.vmId < b.vmId ? -1 : 1));
@@ -80,9 +100,8 @@ function ruleOutLocation(draft: PlanDraft, vm: DesktopVm, hostId: string, rule: 
   else draft.update('vms', vm.id, { hostId: remaining[0] ?? null, sourceHostId: null }, rule);
 }
 
-/** An admin confirmed the host is off: its LOST desktops are not running there. */
-export function onHostFenced(draft: PlanDraft, hostId: string): void {
-  const rule = 'fencing.adminFenced';
+/** An admin confirmed the host is off: its LOST desktops and held tasks are not running there. */
+export function onHostFenced(draft: PlanDraft, hostId: string, rule = 'fencing.adminFenced'): void {
   const host = draft.get('hosts', hostId);
   if (!host) return draft.reason('unknownHost', `No host ${hostId}`);
   if (host.online) {
@@ -90,17 +109,43 @@ export function onHostFenced(draft: PlanDraft, hostId: string): void {
     return;
   }
   for (const vm of draft.vmsOnHost(host.id)) if (vm.state === 'LOST') ruleOutLocation(draft, vm, host.id, rule);
+  for (const task of draft.tasksOnHost(host.id)) requeueAfterHostLoss(draft, task, host.id, rule);
 }
 
-/** The agent destroyed what it may not keep and told us what desktops it found running. */
-export function onReconciled(draft: PlanDraft, hostId: string, foundRunning: ReadonlySet<string>): void {
+/**
+ * The agent destroyed what it may not keep and told us which desktops and tasks it found
+ * running. `foundRunningTasks` undefined: the answer did not say (an older agent), so held
+ * tasks stay held rather than risk starting one that still runs here.
+ */
+export function onReconciled(draft: PlanDraft, hostId: string, foundRunning: ReadonlySet<string>, foundRunningTasks?: ReadonlySet<string>): void {
   const rule = 'fencing.reconciled';
   const host = draft.get('hosts', hostId);
   if (!host) return;
+  const wasLost = host.needsReconcile;
   draft.update('hosts', host.id, { needsReconcile: false }, rule);
+  // Only a host coming back from a loss holds tasks; a reconcile of a live host (the other
+  // end of a lost migration) leaves its tasks and their commands alone.
+  if (wasLost) releaseHeldTasks(draft, host.id, foundRunningTasks, rule);
   for (const vm of draft.vmsOnHost(host.id)) {
     if (vm.state !== 'LOST') continue;
     if (foundRunning.has(vm.id)) draft.update('vms', vm.id, { state: 'RUNNING', hostId: host.id, sourceHostId: null }, rule);
     else ruleOutLocation(draft, vm, host.id, rule);
+  }
+}
+
+/**
+ * Held tasks after a confirmed reconcile: a running one the agent found keeps running (no work
+ * lost); any other is not running there any more (the reconcile stopped what it did not list),
+ * so it is requeued, from its checkpoint where one is usable.
+ */
+function releaseHeldTasks(draft: PlanDraft, hostId: string, foundRunningTasks: ReadonlySet<string> | undefined, rule: string): void {
+  for (const task of draft.tasksOnHost(hostId)) {
+    if (task.state === 'RUNNING' && (foundRunningTasks === undefined || foundRunningTasks.has(task.id))) {
+      if (foundRunningTasks === undefined) draft.reason('reconcileWithoutTasks', `Reconcile of ${hostId} did not say which tasks run there; task ${task.id} stays held`, { kind: 'tasks', id: task.id });
+      continue;
+    }
+    // A yield ordered since the host came back is still in flight: its answer decides.
+    if (task.state !== 'RUNNING' && draft.operationsOn('task', task.id).length > 0) continue;
+    requeueAfterHostLoss(draft, task, hostId, rule);
   }
 }

@@ -45,7 +45,8 @@ export function checkInvariants(s: Snapshot): InvariantViolation[] {
     if (onHost !== (t.hostId !== null)) out.push({ invariant: 'task.hostMatchesState', subject: t.id, detail: `${t.state} with host ${t.hostId}` });
     if (t.state === 'RUNNING' && t.hostId) {
       const host = s.hosts[t.hostId];
-      if (!host?.online || host.needsReconcile) out.push({ invariant: 'task.runsOnUsableHost', subject: t.id, detail: `RUNNING on ${t.hostId}, which is offline or unreconciled` });
+      // Offline or unreconciled is allowed only for a task held since its host was lost.
+      if (!host || host.asleep || (!host.online && !host.needsReconcile)) out.push({ invariant: 'task.runsOnUsableHost', subject: t.id, detail: `RUNNING on ${t.hostId}, which is missing, asleep or offline without being held for reconcile` });
       const u = use(t.hostId);
       u.cores += t.resources.cores;
       u.memoryMiB += t.resources.memoryMiB;

@@ -29,7 +29,7 @@ export function plan(snapshot: Snapshot, event: SchedulerEvent, settings: Planne
       const host = draft.get('hosts', event.hostId);
       // A PC we put to sleep is expected to go quiet.
       if (host?.asleep) draft.reason('asleep', `Host ${event.hostId} is asleep; silence expected`);
-      else onHeartbeatLost(draft, event.hostId);
+      else onHeartbeatLost(draft, event.hostId, settings.testOnlyTreatLostHostsAsFenced === true);
       break;
     }
     case 'hostBack':

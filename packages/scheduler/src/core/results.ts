@@ -144,7 +144,7 @@ function onHostResult(draft: PlanDraft, op: Operation, event: ResultEvent): void
   if (op.type === 'wakeHost' && !ok) draft.reason('wakeFailed', `Wake-on-LAN for ${host.id} failed: check the BIOS setting and the peer's network`, { kind: 'hosts', id: host.id });
   if (op.type === 'reconcileHost') {
     if (ok) {
-      onReconciled(draft, host.id, new Set(event.foundRunningVmIds ?? []));
+      onReconciled(draft, host.id, new Set(event.foundRunningVmIds ?? []), event.foundRunningTaskIds ? new Set(event.foundRunningTaskIds) : undefined);
       followDesiresWaitingOn(draft, host.id);
     }
     else draft.reason('reconcileFailed', `Reconcile of ${host.id} failed; it stays fenced until a reconcile succeeds (send hostBack again)`, { kind: 'hosts', id: host.id });

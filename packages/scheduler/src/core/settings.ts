@@ -8,6 +8,12 @@ export interface PlannerSettings {
   spreadWeight: number;
   /** Score bonus for resuming a task where its checkpoint already lies. */
   checkpointLocalityBonus: number;
+  /**
+   * TEST ONLY, a deliberately broken build for the chaos harness: a host that goes silent
+   * counts as fenced at once (its LOST desktops STOPPED, its tasks requeued) instead of
+   * waiting for its reconcile or an admin. Never set in production (see worker.ts).
+   */
+  testOnlyTreatLostHostsAsFenced?: boolean;
 }
 
 export const DEFAULT_SETTINGS: PlannerSettings = {

@@ -230,6 +230,8 @@ export type SchedulerEvent =
       error?: string;
       /** reconcileHost only: desktop VMs the agent found running. */
       foundRunningVmIds?: string[];
+      /** reconcileHost only: batch tasks the agent found running (held since the host was lost). */
+      foundRunningTaskIds?: string[];
     })
   | (EventBase & { type: 'taskFinished'; taskId: string; generation: number; outcome: 'succeeded' | 'failed' })
   | (EventBase & { type: 'tick'; timer: TimerKind })

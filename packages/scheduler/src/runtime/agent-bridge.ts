@@ -14,7 +14,7 @@ import type { SchedulerEvents } from './queues.js';
 export const DEFAULT_AGENT_EVENT_STREAM = 'deskpool:agentgw:events';
 export const BRIDGE_GROUP = 'deskpool-scheduler';
 
-const foundRunningSchema = z.object({ foundRunningVmIds: z.array(z.string().min(1).max(128)).max(10_000) });
+const foundRunningSchema = z.object({ foundRunningVmIds: z.array(z.string().min(1).max(128)).max(10_000), foundRunningTaskIds: z.array(z.string().min(1).max(128)).max(10_000).optional() });
 
 type Publishable = (events: SchedulerEvents) => Promise<void>;
 
@@ -52,6 +52,7 @@ export async function eventForFrame(prisma: PrismaClient, hostId: string, frameJ
         outcome: f.data.outcome,
         ...(f.data.error ? { error: `${f.data.error.code}: ${f.data.error.message}` } : {}),
         ...(found.success ? { foundRunningVmIds: found.data.foundRunningVmIds } : {}),
+        ...(found.success && found.data.foundRunningTaskIds ? { foundRunningTaskIds: found.data.foundRunningTaskIds } : {}),
       });
   }
   return null;

@@ -126,6 +126,7 @@ export async function coreEventOf(db: Db, event: RuntimeEvent, loaded: LoadedSna
         generation: event.generation ?? op.generation,
         ...(event.error !== undefined ? { error: event.error } : {}),
         ...(event.foundRunningVmIds !== undefined ? { foundRunningVmIds: event.foundRunningVmIds } : {}),
+        ...(event.foundRunningTaskIds !== undefined ? { foundRunningTaskIds: event.foundRunningTaskIds } : {}),
       };
     }
     case 'jobSubmitted': {

@@ -25,6 +25,7 @@ export const runtimeEventSchema = z.discriminatedUnion('type', [
       generation: z.number().int().nonnegative().optional(),
       error: z.string().max(2000).optional(),
       foundRunningVmIds: z.array(id).max(10_000).optional(),
+      foundRunningTaskIds: z.array(id).max(10_000).optional(),
     })
     .strict(),
   z.object({ type: z.literal('taskFinished'), id: eventIdSchema, taskId: id, generation: z.number().int().nonnegative(), outcome: z.enum(['succeeded', 'failed']) }).strict(),

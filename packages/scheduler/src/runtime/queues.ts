@@ -82,6 +82,7 @@ export class SchedulerEvents {
     generation?: number;
     error?: string;
     foundRunningVmIds?: string[];
+    foundRunningTaskIds?: string[];
   }): Promise<void> {
     return this.publish({
       type: 'operationResult',
@@ -91,6 +92,7 @@ export class SchedulerEvents {
       ...(p.generation !== undefined ? { generation: p.generation } : {}),
       ...(p.error !== undefined ? { error: p.error } : {}),
       ...(p.foundRunningVmIds !== undefined ? { foundRunningVmIds: p.foundRunningVmIds } : {}),
+      ...(p.foundRunningTaskIds !== undefined ? { foundRunningTaskIds: p.foundRunningTaskIds } : {}),
     });
   }
 

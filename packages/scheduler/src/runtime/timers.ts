@@ -78,7 +78,8 @@ export async function checkHeartbeats(deps: TimerDeps): Promise<TimerResult> {
   return { count: silent.length + backCount };
 }
 
-const foundRunningSchema = reconcileResultSchema.pick({ foundRunningVmIds: true });
+// Tasks are optional here: an answer recorded before agents reported them still counts.
+const foundRunningSchema = reconcileResultSchema.pick({ foundRunningVmIds: true }).extend({ foundRunningTaskIds: reconcileResultSchema.shape.foundRunningTaskIds.optional() });
 
 /**
  * Answers the gateway recorded on operations (status succeeded/failed/refused) that the
@@ -102,6 +103,7 @@ export async function sweepUnsettledResults(deps: TimerDeps, olderThanMs: number
       outcome,
       ...(op.error ? { error: op.error.slice(0, 2000) } : {}),
       ...(found?.success ? { foundRunningVmIds: found.data.foundRunningVmIds } : {}),
+      ...(found?.success && found.data.foundRunningTaskIds ? { foundRunningTaskIds: found.data.foundRunningTaskIds } : {}),
     });
   }
   return { count: answered.length };
