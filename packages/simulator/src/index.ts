@@ -1,6 +1,8 @@
-export { runDemoOffice, ServicesUnavailable, BATCH_TASK, type DemoIo, type DemoRun } from './office.js';
+export { runDemoOffice, ServicesUnavailable, RealOfficeUnavailable, BATCH_TASK, type DemoIo, type DemoRun } from './office.js';
+export { checkRealOffice, countedOn, progressSteps, REAL_TEST_HOSTS } from './hardware-real.js';
+export type { OfficeHardware, DemoPc, DemoDesktop, DemoJob } from './hardware.js';
 export { formatSummary, summarize, type DemoSummary, type InvariantCheck } from './summary.js';
-export { parseDemoArgs, parseDemoOptions, demoOptionsSchema, DemoOptionsInvalid, type DemoOptions, type DemoOptionsInput } from './options.js';
+export { parseDemoArgs, parseDemoOptions, demoOptionsSchema, REAL_PCS, DemoOptionsInvalid, type DemoOptions, type DemoOptionsInput } from './options.js';
 export { buildScenario, prng, DEMO_START_MS, type Person, type Scenario } from './scenario.js';
 export { AcceleratedTime } from './time.js';
 export { OfficeFabric, officeHypervisor, desktopImage, batchGuestFinishes, type RunInterval } from './office-hypervisor.js';

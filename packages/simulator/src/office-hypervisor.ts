@@ -53,6 +53,14 @@ export class OfficeFabric {
     this.open.delete(key);
   }
 
+  /** Ends this run if it is still the domain's open run on its PC (not a later one). */
+  closeIfOpen(interval: RunInterval): void {
+    const key = `${interval.pc}/${interval.domain}`;
+    if (this.open.get(key) !== interval) return;
+    interval.until = this.clock.now();
+    this.open.delete(key);
+  }
+
   /** The PC that holds a save file, if any. */
   holderOf(path: string): SimulatedDriver | undefined {
     return this.drivers.find((d) => d.hasFile(path));

@@ -1,29 +1,32 @@
 // The demo office, end to end in one process: the real API (listening on a local port), the
-// real scheduler runtime on BullMQ, real agents over real WebSockets, simulated hypervisors,
-// and one accelerated clock shared by all of them.
+// real scheduler runtime on BullMQ, real agents over real WebSockets, and one accelerated clock
+// shared by all of them. The PCs' hypervisors are simulated (hardware-simulated.ts) or, with
+// --real, three real libvirt daemons with the tiny test guest (hardware-real.ts).
 import { randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { agentConfigSchema, enroll, startAgent, type RunningAgent } from '@deskpool/agent';
-import { buildApp, createAgentGateway, DeskpoolMetrics, ensureBootstrapAdminToken } from '@deskpool/api';
+import { TaskOutputStore, buildApp, createAgentGateway, DeskpoolMetrics, ensureBootstrapAdminToken } from '@deskpool/api';
 import { applyMigrations, createDatabase, createPrisma, dropDatabase, type PrismaClient } from '@deskpool/db';
-import { SimulatedDriver } from '@deskpool/kvm-driver';
-import type { HostInventory } from '@deskpool/protocol';
 import { ALL_TIMERS, TIMER_KINDS, createSchedulerRuntime, type RuntimeTimer, type SchedulerRuntime } from '@deskpool/scheduler';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { OfficeFabric, batchGuestFinishes, desktopImage, officeHypervisor, type RunInterval } from './office-hypervisor.js';
+import { ServicesUnavailable } from './errors.js';
+import type { OfficeHardware } from './hardware.js';
+import { checkRealOffice, realHardware } from './hardware-real.js';
+import { simulatedHardware } from './hardware-simulated.js';
+import { OfficeFabric } from './office-hypervisor.js';
 import type { DemoOptions } from './options.js';
 import { buildScenario, type Person, type Scenario } from './scenario.js';
 import { summarize, type DemoSummary } from './summary.js';
 import { AcceleratedTime } from './time.js';
 
+export { ServicesUnavailable, RealOfficeUnavailable } from './errors.js';
+export { BATCH_TASK } from './hardware-simulated.js';
+
 const MIN = 60_000;
-const PC = { cores: 8, memoryMiB: 16384, diskGiB: 500 } as const;
-const DESKTOP = { vcpus: 2, memoryMiB: 4096 } as const;
-export const BATCH_TASK = { cores: 2, memoryMiB: 2048 } as const;
 
 /** Simulated interval of each scheduler timer; each also fires at most every 250 ms of real time. */
 const TIMER_EVERY_MS: Record<RuntimeTimer, number> = {
@@ -37,13 +40,6 @@ const TIMER_EVERY_MS: Record<RuntimeTimer, number> = {
   redispatch: 10 * MIN,
   resultSweep: 10 * MIN,
 };
-
-export class ServicesUnavailable extends Error {
-  constructor(what: string, cause: unknown) {
-    super(`${what} is not reachable (${(cause as Error).message}). Start PostgreSQL and Redis with \`sudo bash scripts/services.sh\` (or set DATABASE_URL / REDIS_URL).`, { cause });
-    this.name = 'ServicesUnavailable';
-  }
-}
 
 export interface DemoIo {
   /** Progress lines and the summary. */
@@ -105,22 +101,6 @@ async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => 
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
 }
 
-function inventoryOf(pc: number): HostInventory {
-  const hex = (pc + 1).toString(16).padStart(4, '0');
-  return {
-    hostname: `pc-${String(pc + 1).padStart(3, '0')}`,
-    cpuCores: PC.cores,
-    cpuModel: 'simulated office PC',
-    memoryMiB: PC.memoryMiB,
-    diskGiB: PC.diskGiB,
-    gpus: [],
-    macAddresses: [`52:54:00:00:${hex.slice(0, 2)}:${hex.slice(2)}`],
-    hypervisor: { kvm: true, libvirtVersion: null, qemuVersion: null, liveMigration: true, hotplugCpu: true, hotplugMemory: true },
-    agentVersion: '0.1.0',
-    os: 'simulated',
-  };
-}
-
 function signIn(socketPath: string, user: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const conn = createConnection(socketPath, () => conn.write(`${JSON.stringify({ type: 'signin', user })}\n`));
@@ -135,6 +115,7 @@ function signIn(socketPath: string, user: string): Promise<void> {
 /** Runs the demo office from the evening to the next morning and returns its summary. */
 export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<DemoRun> {
   await checkServices(options);
+  if (options.real) await checkRealOffice();
   const scenario: Scenario = buildScenario(options.pcs, options.seed);
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const cleanups: (() => Promise<void>)[] = [];
@@ -177,6 +158,12 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
 
     const time = new AcceleratedTime(scenario.startMs, options.speed);
     cleanups.push(async () => time.clearAll());
+    const stateDirRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'dpdemo-'));
+    cleanups.push(() => fs.rm(stateDirRoot, { recursive: true, force: true }));
+    const fabric = new OfficeFabric(time);
+    const hardwareContext = { scenario, time, fabric, speed: options.speed, tasksPerPc: options.tasksPerPc, taskHours: options.taskHours, workDir: stateDirRoot };
+    const hardware: OfficeHardware = options.real ? await realHardware(hardwareContext) : simulatedHardware(hardwareContext);
+    cleanups.push(async () => hardware.close((await prisma.batchTask.findMany({ select: { id: true } }).catch(() => [])).map((t) => t.id)));
     const channelPrefix = `${prefix}-agent:`;
     const runtime: SchedulerRuntime = createSchedulerRuntime({
       prisma,
@@ -187,9 +174,7 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
       clock: time,
       concurrency: 2,
       scheduleTimers: false,
-      // Simulated time: a PC is lost after two silent hours (the event loop of a busy machine
-      // can stall for a second, which is a quarter of an hour here).
-      timers: { intervalsMs: TIMER_EVERY_MS, heartbeatTimeoutMs: 120 * MIN, redispatchAfterMs: 20 * MIN },
+      timers: { intervalsMs: TIMER_EVERY_MS, ...hardware.timeouts },
     });
     cleanups.push(() => runtime.close());
     const eventsHandled: Record<string, number> = {};
@@ -203,7 +188,9 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
     // operation/tap histograms observed from the agents' events.
     const metrics = new DeskpoolMetrics({ prisma, redis, clock: time.api, queuePrefix: prefix });
     cleanups.push(() => metrics.close());
-    const gateway = createAgentGateway({ prisma, redis, clock: time.api, channelPrefix, keyPrefix: `${prefix}-gw:`, heartbeatIntervalSeconds: 600, events: metrics.observeAgentEvents(runtime.events) });
+    // Batch tasks' console output is stored, as in the real API (job logs; --real checks the steps).
+    const taskOutput = new TaskOutputStore(prisma, { clock: time.api });
+    const gateway = createAgentGateway({ prisma, redis, clock: time.api, channelPrefix, keyPrefix: `${prefix}-gw:`, heartbeatIntervalSeconds: 600, events: metrics.observeAgentEvents(runtime.events), taskOutput });
     metrics.countConnectedAgentsWith(() => gateway.registry.size);
     const app = await buildApp({ logLevel: false }, { prisma, redis, clock: time.api, scheduler: runtime.events, agentRoutes: gateway.plugin, metrics, dashboard: { sampler: { tickMs: 250 } } });
     await app.listen({ host: '127.0.0.1', port: 0 });
@@ -213,7 +200,7 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
     const adminToken = `dpa_demo_${randomBytes(24).toString('hex')}`;
     await ensureBootstrapAdminToken(prisma, adminToken);
     const api = restClient(apiUrl, adminToken);
-    io.print(`deskpool demo: API at ${apiUrl}, database ${new URL(databaseUrl).pathname.slice(1)}, ${options.pcs} PCs, speed ${options.speed}x, seed ${options.seed}`);
+    io.print(`deskpool demo: API at ${apiUrl}, dashboard ${apiUrl}/dashboard, database ${new URL(databaseUrl).pathname.slice(1)}, ${hardware.describe}, speed ${options.speed}x, seed ${options.seed}`);
 
     // --- the office, set up through the REST API and real enrollment --------------------
     const pool = await api<{ id: string }>('POST', '/pools', {
@@ -230,19 +217,29 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
     const users: string[] = [];
     const hosts: string[] = [];
     const vms: string[] = [];
-    const stateDirRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'dpdemo-'));
-    cleanups.push(() => fs.rm(stateDirRoot, { recursive: true, force: true }));
+    const pcOf = (pc: number) => {
+      const found = hardware.pcs[pc];
+      if (!found) throw new Error(`PC ${pc} has no hypervisor`);
+      return found;
+    };
     await inBatches(scenario.people, 8, async (p) => {
       const user = await api<{ id: string }>('POST', '/users', { name: p.name, role: 'user', poolId: pool.id });
       users[p.index] = user.id;
       const token = await api<{ token: string }>('POST', '/enrollment-tokens', { poolId: pool.id, note: `PC of ${p.name}` });
       const stateDir = path.join(stateDirRoot, `pc${p.homePc}`);
-      const enrolled = await enroll({ serverUrl: apiUrl, token: token.token, stateDir, inventory: inventoryOf(p.homePc) });
+      const enrolled = await enroll({ serverUrl: apiUrl, token: token.token, stateDir, inventory: pcOf(p.homePc).inventory });
       hosts[p.homePc] = enrolled.response.hostId;
       await api('PATCH', `/hosts/${enrolled.response.hostId}`, { ownerUserId: user.id });
       await api('PATCH', `/users/${user.id}`, { homeHostId: enrolled.response.hostId });
-      const vm = await api<{ id: string }>('POST', '/vms', { name: `desk-${p.name}`, ownerUserId: user.id, vcpus: DESKTOP.vcpus, memoryMiB: DESKTOP.memoryMiB, diskGiB: 40, diskLocation: 'shared:/desktops' });
+      const desktop = hardware.desktopOf(p);
+      const vm = await api<{ id: string }>('POST', '/vms', { name: desktop.name, ownerUserId: user.id, vcpus: desktop.vcpus, memoryMiB: desktop.memoryMiB, diskGiB: desktop.diskGiB, diskLocation: desktop.diskLocation });
       vms[p.index] = vm.id;
+      if (hardware.desktopsRunningAtStart) {
+        // Booted at the owner's PC before the clock started: adopted as it runs, the way an
+        // admin adopts an existing domain.
+        await prisma.desktopVm.update({ where: { id: vm.id }, data: { state: 'RUNNING', currentHostId: enrolled.response.hostId, fencingGeneration: 1, stateChangedAt: new Date(time.now()) } });
+        fabric.markRunning(desktop.name, p.homePc);
+      }
       // The office's history: when they came in on the four previous Thursdays.
       await prisma.user.update({ where: { id: user.id }, data: { arrivals: p.history.map((t) => new Date(t)) } });
     });
@@ -250,11 +247,6 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
     const submitterToken = await api<{ token: string }>('POST', '/api-tokens', { name: 'render-team', role: 'submitter', userId: submitter.id });
 
     // --- agents ---------------------------------------------------------------------------
-    const fabric = new OfficeFabric(time);
-    const drivers = scenario.people.map((p) => {
-      fabric.addImage(desktopImage(`desk-${p.name}`, DESKTOP.vcpus, DESKTOP.memoryMiB));
-      return officeHypervisor(fabric, p.homePc, new SimulatedDriver({ hostname: inventoryOf(p.homePc).hostname, cpus: PC.cores, memoryMiB: PC.memoryMiB, clock: time }));
-    });
     time.begin();
     const agents: RunningAgent[] = [];
     cleanups.push(async () => void (await Promise.all(agents.map((a) => a.stop().catch(() => undefined)))));
@@ -272,7 +264,7 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
         serverUrl: apiUrl,
         stateDir,
         presenceSources: [{ kind: 'trace', path: tracePath }],
-        driver: { kind: 'simulated' },
+        driver: pcOf(pc).agentDriver,
         heartbeatIntervalSeconds: 600,
         domainPollSeconds: 1800,
         // Guests powering off are seen as hypervisor events; the poll is only a fallback.
@@ -283,18 +275,16 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
       });
       const credential = credentials[pc];
       if (!credential) throw new Error(`PC ${pc} has no credential`);
-      const driver = drivers[pc];
-      if (!driver) throw new Error(`PC ${pc} has no driver`);
+      const { driver, libvirtUri, executor, inventory } = pcOf(pc);
       agents.push(
         await startAgent({
           config,
           credential,
           driver,
           clock: time,
-          libvirtUri: null,
-          // Checkpoints live on the office's shared storage, wherever they were written.
-          executor: { stateFileExists: (file) => Promise.resolve(fabric.holderOf(file) !== undefined) },
-          inventory: async () => inventoryOf(pc),
+          libvirtUri,
+          ...(executor ? { executor } : {}),
+          inventory: async () => inventory,
           log: () => undefined,
         }),
       );
@@ -347,44 +337,23 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
     }
 
     // --- the night's batch workload, submitted through the REST API --------------------------
-    const taskCount = options.pcs * options.tasksPerPc;
-    const workMs = options.taskHours * 60 * MIN;
-    let jobId: string | null = null;
-    if (taskCount > 0) {
+    const submitted: { id: string; taskCount: number }[] = [];
+    for (const plan of hardware.jobs) {
       scheduled.push(
         time.until(Date.UTC(2026, 0, 7, 18, 0)).then(async () => {
           const job = await api<{ id: string }>(
             'POST',
             '/jobs',
-            { name: 'nightly-render', taskCount, command: ['render', '--frame', '${TASK_INDEX}'], cores: BATCH_TASK.cores, memoryMiB: BATCH_TASK.memoryMiB, poolId: pool.id, checkpointable: true, priority: 100 },
+            { name: plan.name, taskCount: plan.taskCount, command: plan.command, cores: plan.cores, memoryMiB: plan.memoryMiB, poolId: pool.id, checkpointable: true, priority: 100 },
             submitterToken.token,
           );
-          jobId = job.id;
+          submitted.push({ id: job.id, taskCount: plan.taskCount });
         }),
       );
     }
 
-    // --- the batch guests: a task ends once it has had its CPU time ---------------------------
-    // A task whose completion raced a checkpoint may be placed again; its guest then reports again.
-    const reported = new Set<RunInterval>();
-    const finished = new Set<string>();
-    every(60_000, async () => {
-      const now = time.now();
-      const byDomain = new Map<string, number>();
-      for (const i of fabric.intervals) {
-        if (!i.domain.startsWith('dp-task-')) continue;
-        byDomain.set(i.domain, (byDomain.get(i.domain) ?? 0) + Math.max(0, (i.until ?? now) - i.from));
-      }
-      const due = fabric.intervals.filter((i) => i.until === null && i.domain.startsWith('dp-task-') && (byDomain.get(i.domain) ?? 0) >= workMs && !reported.has(i));
-      await Promise.all(
-        due.map(async (i) => {
-          reported.add(i);
-          const taskId = i.domain.slice('dp-task-'.length);
-          // The guest powers off when its work is done; its agent reports task-finished.
-          if (batchGuestFinishes(fabric, i.pc, i.domain, `frames rendered for ${taskId}`)) finished.add(taskId);
-        }),
-      );
-    });
+    // --- the batch guests: simulated ones end once they had their CPU time, real ones by themselves
+    every(60_000, () => hardware.everyMinute());
 
     // --- live progress ---------------------------------------------------------------------
     const progressLine = async (): Promise<string> => {
@@ -411,20 +380,29 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
     }
     io.print(await progressLine());
 
-    const tasks = await prisma.batchTask.findMany({ select: { id: true, state: true } });
-    const desktopOf = (p: Person): string => `desk-${p.name}`;
+    await hardware.everyMinute();
+    const tasks = await prisma.batchTask.findMany({ select: { id: true, state: true, jobId: true, index: true } });
+    const taskOutputOf = async (taskId: string): Promise<string> => {
+      const task = tasks.find((t) => t.id === taskId);
+      if (!task) return '';
+      const res = await fetch(`${apiUrl}/api/v1/jobs/${task.jobId}/tasks/${task.index}/logs`, { headers: { authorization: `Bearer ${adminToken}` } });
+      if (!res.ok) throw new Error(`the logs of task ${taskId} answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      return res.text();
+    };
+    const reports = await hardware.batchReports(taskOutputOf);
+    const desktopOf = (p: Person): string => hardware.desktopOf(p).name;
     const summary = summarize({
       scenario,
       intervals: fabric.intervals,
       desktopOf,
       signInAt: (p) => signInAt.get(p.index) ?? null,
       taskStates: tasks.map((t) => t.state),
-      tasksSubmitted: jobId ? taskCount : 0,
-      tasksReportedDone: finished.size,
-      completionReports: reported.size,
+      tasksSubmitted: submitted.reduce((n, j) => n + j.taskCount, 0),
+      ...reports,
       eventsHandled,
-      batchCores: BATCH_TASK.cores,
+      batchCores: hardware.batchCores,
       pcs: options.pcs,
+      extraInvariants: await hardware.extraChecks(taskOutputOf, tasks.map((t) => t.id)),
     });
     return { summary, apiUrl, databaseUrl, adminToken, close: closeAll };
   } catch (err) {

@@ -2,18 +2,24 @@
 import { z } from 'zod';
 import { readFlags } from './flags.js';
 
-export const demoOptionsSchema = z
+/** `--real`: three PCs on real libvirt guests (the machine's libvirtd and two namespaced test hosts). */
+export const REAL_PCS = 3;
+
+const demoOptionsObject = z
   .object({
-    /** Simulated seconds per real second. */
-    speed: z.coerce.number().min(1).max(20_000).default(500),
-    pcs: z.coerce.number().int().min(2).max(200).default(50),
+    /** Three PCs on real libvirt guests instead of simulated hypervisors. */
+    real: z.boolean().default(false),
+    /** Simulated seconds per real second (default 500, or 600 with --real). */
+    speed: z.coerce.number().min(1).max(20_000).optional(),
+    /** Default 50, or 3 with --real (which runs exactly 3). */
+    pcs: z.coerce.number().int().min(2).max(200).optional(),
     seed: z.coerce.number().int().min(0).max(2 ** 31 - 1).default(1),
     /** Keep the API up after the summary until Ctrl-C. */
     stay: z.boolean().default(false),
     /** Batch tasks per PC in the night's workload. */
-    tasksPerPc: z.coerce.number().int().min(0).max(20).default(4),
-    /** CPU time each batch task needs, in simulated hours (per core). */
-    taskHours: z.coerce.number().min(0.1).max(24).default(4),
+    tasksPerPc: z.coerce.number().int().min(0).max(20).optional(),
+    /** CPU time each batch task needs, in simulated hours (per core); default 4, or 2 with --real. */
+    taskHours: z.coerce.number().min(0.1).max(24).optional(),
     /** PostgreSQL to create the demo database on (a role with CREATEDB). */
     databaseAdminUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL').default('postgresql://deskpool:deskpool@localhost:5432/deskpool'),
     /** Use this database as it is instead of creating one (it is migrated, not emptied). */
@@ -23,7 +29,17 @@ export const demoOptionsSchema = z
     progressEveryMs: z.coerce.number().int().min(0).max(60_000).default(1000),
   })
   .strict();
-export type DemoOptions = z.infer<typeof demoOptionsSchema>;
+
+export const demoOptionsSchema = demoOptionsObject
+  .refine((o) => !o.real || o.pcs === undefined || o.pcs === REAL_PCS, { path: ['pcs'], message: `--real runs exactly ${REAL_PCS} PCs` })
+  .transform((o) => ({
+    ...o,
+    speed: o.speed ?? (o.real ? 600 : 500),
+    pcs: o.pcs ?? (o.real ? REAL_PCS : 50),
+    tasksPerPc: o.tasksPerPc ?? (o.real ? 1 : 4),
+    taskHours: o.taskHours ?? (o.real ? 2 : 4),
+  }));
+export type DemoOptions = z.output<typeof demoOptionsSchema>;
 export type DemoOptionsInput = z.input<typeof demoOptionsSchema>;
 
 export class DemoOptionsInvalid extends Error {
@@ -51,7 +67,7 @@ const FLAG_NAMES: Record<string, keyof DemoOptions> = {
 
 /** `--speed 2000 --pcs 8 --stay` (or `--speed=2000`) → options; unknown flags are errors. */
 export function parseDemoArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): DemoOptions {
-  const { values, problems } = readFlags(argv, env, FLAG_NAMES, { '--stay': ['stay', true] });
+  const { values, problems } = readFlags(argv, env, FLAG_NAMES, { '--stay': ['stay', true], '--real': ['real', true] });
   if (problems.length) throw new DemoOptionsInvalid(problems);
   return parseDemoOptions(values);
 }

@@ -36,6 +36,8 @@ export interface SummaryInput {
   eventsHandled: Record<string, number>;
   batchCores: number;
   pcs: number;
+  /** Checks only the hardware can make (real guests: their counters). */
+  extraInvariants?: readonly InvariantCheck[];
 }
 
 const LOST_TASK_STATES = new Set(['failed', 'cancelled', 'deadline_missed']);
@@ -74,6 +76,7 @@ export function summarize(input: SummaryInput): DemoSummary {
       ok: taskDoubles.length === 0 && lost === 0 && input.taskStates.length === input.tasksSubmitted && done >= input.tasksReportedDone - (input.completionReports - input.tasksReportedDone),
       detail: `${input.taskStates.length} of ${input.tasksSubmitted} tasks recorded, ${lost} failed/cancelled, ${taskDoubles.length} ran on two PCs at once, ${done} succeeded of ${input.tasksReportedDone} whose guest reported completion`,
     },
+    ...(input.extraInvariants ?? []),
   ];
   const hits = outcomes.filter((o) => o.preStaged).length;
   return {

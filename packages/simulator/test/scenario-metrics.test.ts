@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DemoOptionsInvalid, buildScenario, doubleRuns, energy, mornings, parseDemoArgs, percentile, POWER_WATTS, type RunInterval } from '../src/index.js';
+import { DemoOptionsInvalid, buildScenario, countedOn, progressSteps, doubleRuns, energy, mornings, parseDemoArgs, percentile, POWER_WATTS, type RunInterval } from '../src/index.js';
 
 const H = 3_600_000;
 
@@ -62,5 +62,23 @@ describe('flags', () => {
     expect(() => parseDemoArgs(['--speed', 'fast'])).toThrow(DemoOptionsInvalid);
     expect(() => parseDemoArgs(['--nights', '2'])).toThrow(/unknown flag/);
     expect(parseDemoArgs([], { DATABASE_URL: 'postgresql://x@h/db' }).databaseUrl).toBe('postgresql://x@h/db');
+  });
+
+  it('--real is three PCs with their own defaults, and refuses another PC count', () => {
+    expect(parseDemoArgs([])).toMatchObject({ real: false, pcs: 50, speed: 500, tasksPerPc: 4, taskHours: 4 });
+    expect(parseDemoArgs(['--real'])).toMatchObject({ real: true, pcs: 3, speed: 600, tasksPerPc: 1, taskHours: 2 });
+    expect(parseDemoArgs(['--real', '--speed', '900', '--pcs', '3'])).toMatchObject({ real: true, pcs: 3, speed: 900 });
+    expect(() => parseDemoArgs(['--real', '--pcs', '8'])).toThrow(/--pcs: --real runs exactly 3 PCs/);
+  });
+});
+
+describe('batch guest output (--real)', () => {
+  it('reads the count-to steps and tells a task that counted on from one that started over', () => {
+    const log = 'DESKPOOL-GUEST READY\nPROGRESS 1/5\nPROGRESS 2/5\r\nPROGRESS 3/5\nRESULT count=5\n';
+    expect(progressSteps(log)).toEqual([1, 2, 3]);
+    expect(countedOn([1, 2, 3])).toBe(true);
+    expect(countedOn([])).toBe(true);
+    expect(countedOn([1, 2, 1, 2, 3])).toBe(false);
+    expect(countedOn([1, 2, 4])).toBe(false);
   });
 });
