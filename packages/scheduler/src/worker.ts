@@ -6,6 +6,7 @@ import { createPrisma } from '@deskpool/db';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { z } from 'zod';
+import { DEFAULT_SETTINGS } from './core/settings.js';
 import { DEFAULT_AGENT_CHANNEL_PREFIX } from './runtime/dispatch.js';
 import { DEFAULT_QUEUE_PREFIX } from './runtime/queues.js';
 import { createSchedulerRuntime } from './runtime/runtime.js';
@@ -36,7 +37,17 @@ export const workerEnvSchema = z.object({
   DESKPOOL_SCHEDULE_TIMERS: z.enum(['true', 'false']).default('true'),
   DESKPOOL_HEARTBEAT_TIMEOUT_MS: positiveMs.default(DEFAULT_TIMER_SETTINGS.heartbeatTimeoutMs),
   DESKPOOL_REDISPATCH_AFTER_MS: positiveMs.default(DEFAULT_TIMER_SETTINGS.redispatchAfterMs),
+  /**
+   * TEST ONLY, the deliberately broken build the chaos harness must catch: "1" makes a host
+   * that goes silent count as fenced at once (its tasks requeued, its LOST desktops STOPPED).
+   * Refused unless NODE_ENV=test, so no production configuration can turn fencing off.
+   */
+  DESKPOOL_UNSAFE_DISABLE_FENCING: z.enum(['0', '1']).default('0'),
+  NODE_ENV: z.string().optional(),
   ...timerEnv,
+}).refine((env) => env.DESKPOOL_UNSAFE_DISABLE_FENCING === '0' || env.NODE_ENV === 'test', {
+  path: ['DESKPOOL_UNSAFE_DISABLE_FENCING'],
+  message: 'disables fencing and is honoured only with NODE_ENV=test (the chaos harness); unset it',
 });
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;
 
@@ -72,10 +83,12 @@ async function main(): Promise<void> {
     concurrency: env.DESKPOOL_WORKER_CONCURRENCY,
     scheduleTimers: env.DESKPOOL_SCHEDULE_TIMERS === 'true',
     timers: { intervalsMs, heartbeatTimeoutMs: env.DESKPOOL_HEARTBEAT_TIMEOUT_MS, redispatchAfterMs: env.DESKPOOL_REDISPATCH_AFTER_MS },
+    ...(env.DESKPOOL_UNSAFE_DISABLE_FENCING === '1' ? { settings: { ...DEFAULT_SETTINGS, testOnlyTreatLostHostsAsFenced: true } } : {}),
     logger: log,
     ...(bridgeRedis ? { agentBridge: { redis: bridgeRedis, stream: env.DESKPOOL_AGENT_EVENT_STREAM } } : {}),
   });
   log.info({ concurrency: env.DESKPOOL_WORKER_CONCURRENCY, queuePrefix: env.DESKPOOL_QUEUE_PREFIX }, 'scheduler worker started');
+  if (env.DESKPOOL_UNSAFE_DISABLE_FENCING === '1') log.warn('FENCING DISABLED (DESKPOOL_UNSAFE_DISABLE_FENCING=1, test only): lost hosts count as fenced at once');
 
   let stopping = false;
   const shutdown = (signal: string): void => {

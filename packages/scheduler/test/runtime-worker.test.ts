@@ -44,6 +44,16 @@ describe('worker environment', () => {
     expect(result).toMatchObject({ ok: true, env: { DESKPOOL_WORKER_CONCURRENCY: 4, DESKPOOL_QUEUE_PREFIX: 'deskpool', DESKPOOL_TIMER_HEARTBEAT_CHECK_MS: 15_000 } });
   });
 
+  it('honours the test-only switch that disables fencing only with NODE_ENV=test', () => {
+    const base = { DATABASE_URL: 'postgresql://a@b/c', REDIS_URL: 'redis://r:6379', DESKPOOL_UNSAFE_DISABLE_FENCING: '1' };
+    const refused = parseWorkerEnv({ ...base, NODE_ENV: 'production' });
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) expect(refused.problems.join('\n')).toContain('DESKPOOL_UNSAFE_DISABLE_FENCING');
+    expect(parseWorkerEnv(base).ok).toBe(false);
+    expect(parseWorkerEnv({ ...base, NODE_ENV: 'test' })).toMatchObject({ ok: true, env: { DESKPOOL_UNSAFE_DISABLE_FENCING: '1' } });
+    expect(parseWorkerEnv({ ...base, DESKPOOL_UNSAFE_DISABLE_FENCING: 'yes', NODE_ENV: 'test' }).ok).toBe(false);
+  });
+
   it('the process refuses to start with a bad environment and says why', async () => {
     const w = startWorker({ REDIS_URL: 'nope' });
     expect(await w.exited).toBe(2);
