@@ -17,8 +17,12 @@ import type {
   Resources,
   SchedulerEvent,
   Snapshot,
+  TransitionRecord,
   User,
 } from './types.js';
+
+/** `put` was not told what stood before the write (it looks it up only when an index needs it). */
+const NOT_LOOKED_UP = Symbol('not looked up');
 
 type Overlay = { [K in EntityKind]: Map<string, EntityOf<K> | null> };
 
@@ -221,8 +225,13 @@ export class PlanDraft {
     return `${this.event.id}#${this.seq}`;
   }
 
-  private put<K extends EntityKind>(kind: K, id: string, value: EntityOf<K> | null, before: EntityOf<K> | undefined = this.get(kind, id)): void {
+  private put<K extends EntityKind>(kind: K, id: string, value: EntityOf<K> | null, known: EntityOf<K> | undefined | typeof NOT_LOOKED_UP = NOT_LOOKED_UP): void {
+    // What stood before is only needed by a host index that exists already; looking it up
+    // for every write cost more than the write (a round makes 100k operations).
+    const indexed = (kind === 'vms' && this.vmsByHost) || (kind === 'tasks' && this.tasksByHost) || (kind === 'operations' && this.opsBySubject);
+    const before = !indexed ? undefined : known === NOT_LOOKED_UP ? this.get(kind, id) : known;
     (this.overlay[kind] as Map<string, EntityOf<K> | null>).set(id, value);
+    if (!indexed) return;
     // Host indexes catch up lazily, on their next read: a placement round writes 100k tasks
     // and never reads the index again.
     if (kind === 'vms' && this.vmsByHost) this.pendingVmMoves.push([id, vmHosts(before as DesktopVm | undefined), vmHosts(value as DesktopVm | null)]);
@@ -233,16 +242,9 @@ export class PlanDraft {
   create<K extends EntityKind>(kind: K, entity: EntityOf<K>, rule: string): void {
     this.put(kind, entity.id, entity);
     // Entities are never mutated (every change makes a new object), so records may share them.
-    this.actions.push({
-      type: 'recordTransition',
-      key: this.nextKey(),
-      cause: this.cause(rule),
-      entity: kind,
-      id: entity.id,
-      op: 'create',
-      ...('state' in entity ? { to: String(entity.state) } : {}),
-      set: entity as unknown as Record<string, unknown>,
-    });
+    const record: TransitionRecord = { type: 'recordTransition', key: this.nextKey(), cause: this.cause(rule), entity: kind, id: entity.id, op: 'create', set: entity as unknown as Record<string, unknown> };
+    if ('state' in entity) record.to = String(entity.state);
+    this.actions.push(record);
   }
 
   update<K extends EntityKind>(kind: K, id: string, set: Partial<EntityOf<K>>, rule: string): EntityOf<K> {
@@ -250,19 +252,10 @@ export class PlanDraft {
     if (!before) throw new Error(`Planning bug: update of unknown ${kind} ${id}`);
     const after = { ...before, ...set } as EntityOf<K>;
     this.put(kind, id, after, before);
-    const fromState = 'state' in before ? String(before.state) : undefined;
-    const toState = 'state' in after ? String(after.state) : undefined;
-    this.actions.push({
-      type: 'recordTransition',
-      key: this.nextKey(),
-      cause: this.cause(rule),
-      entity: kind,
-      id,
-      op: 'update',
-      ...(fromState !== undefined ? { from: fromState } : {}),
-      ...(toState !== undefined ? { to: toState } : {}),
-      set: set as Record<string, unknown>,
-    });
+    const record: TransitionRecord = { type: 'recordTransition', key: this.nextKey(), cause: this.cause(rule), entity: kind, id, op: 'update', set: set as Record<string, unknown> };
+    if ('state' in before) record.from = String(before.state);
+    if ('state' in after) record.to = String(after.state);
+    this.actions.push(record);
     return after;
   }
 
@@ -307,13 +300,18 @@ export class PlanDraft {
 
   private buildVmIndex(): Map<string, Set<string>> {
     const idx = new Map<string, Set<string>>();
-    for (const vm of this.all('vms')) this.reindex(idx, vm.id, [], vmHosts(vm));
+    for (const vm of this.all('vms')) if (DESKTOP_HOLDING_STATES.has(vm.state)) this.reindex(idx, vm.id, [], vmHosts(vm));
     return idx;
   }
 
   private buildTaskIndex(): Map<string, Set<string>> {
     const idx = new Map<string, Set<string>>();
-    for (const t of this.all('tasks')) this.reindex(idx, t.id, [], taskHosts(t));
+    for (const t of this.all('tasks')) {
+      if (!t.hostId) continue; // most tasks of a big queue run nowhere yet
+      let s = idx.get(t.hostId);
+      if (!s) idx.set(t.hostId, (s = new Set()));
+      s.add(t.id);
+    }
     return idx;
   }
 

@@ -1,11 +1,14 @@
-import type { BatchJob, ConstraintRule, Host, Resources } from '../types.js';
+import type { BatchJob, ConstraintRule, Host } from '../types.js';
 
-/** Task-level filters on one host that already accepts batch: pool, resources, GPU, labels, attribute rules. */
-export function taskFeasibleOn(job: BatchJob, need: Resources, host: Host, free: Resources): boolean {
+/**
+ * Task-level filters on one host that already accepts batch, apart from room: pool, labels,
+ * attribute rules. Room is checked against the capacity index (see CapacityIndex.fits).
+ */
+export function constraintsHoldOn(job: BatchJob, host: Host): boolean {
   if (job.poolId !== null && job.poolId !== host.poolId) return false;
-  if (need.cores > free.cores || need.memoryMiB > free.memoryMiB || need.diskGiB > free.diskGiB || need.gpus > free.gpus) return false;
   for (const k in job.constraints.labels) if (host.labels[k] !== job.constraints.labels[k]) return false;
-  for (const rule of job.constraints.rules ?? []) if (!ruleHolds(rule, host)) return false;
+  const rules = job.constraints.rules;
+  if (rules) for (const rule of rules) if (!ruleHolds(rule, host)) return false;
   return true;
 }
 
@@ -39,9 +42,4 @@ export function constraintKey(job: BatchJob): string {
     .join(',');
   const rules = job.constraints.rules?.length ? JSON.stringify(job.constraints.rules) : '';
   return `${job.poolId ?? '*'}|${labels}|${rules}`;
-}
-
-/** Tasks with the same shape and constraints succeed or fail alike within one round. */
-export function shapeKey(constraints: string, need: Resources): string {
-  return `${constraints}|${need.cores}|${need.memoryMiB}|${need.diskGiB}|${need.gpus}`;
 }
