@@ -7,7 +7,8 @@ import type { SchedulerEvent } from '../core/types.js';
 import { commitPlan, StaleSnapshotError, type CommitResult, type PlannedDispatch } from './commit.js';
 import { dispatchCommands, DEFAULT_AGENT_CHANNEL_PREFIX, undispatchedOfEvent } from './dispatch.js';
 import type { RuntimeEvent } from './events.js';
-import { loadSnapshot, type Db, type LoadedSnapshot, type Scope } from './snapshot.js';
+import { loadFocusedSnapshot, loadSnapshot, type Db, type LoadedSnapshot, type Scope } from './snapshot.js';
+import type { FocusedEvent } from './focus.js';
 import { migrateInKeyOf } from './commands.js';
 import { isCompanionOperation } from './mapping.js';
 
@@ -142,6 +143,23 @@ export async function coreEventOf(db: Db, event: RuntimeEvent, loaded: LoadedSna
   }
 }
 
+/** Events about one PC and the person at it, planned from focusSnapshot (focus.ts), not the whole pool. */
+export function focusOf(event: RuntimeEvent): FocusedEvent | null {
+  if (event.type === 'presence') return { hostId: event.hostId, userId: null };
+  if (event.type === 'signIn') return { hostId: event.hostId, userId: event.userId };
+  return null;
+}
+
+/** The snapshot an event is planned from: its focused subset when that is enough, else its pools. */
+async function loadFor(db: Db, event: RuntimeEvent, scope: Scope): Promise<LoadedSnapshot> {
+  const focus = focusOf(event);
+  if (focus && scope !== 'all' && scope.poolIds.length === 1) {
+    const focused = await loadFocusedSnapshot(db, scope.poolIds[0] as string, focus);
+    if (focused) return focused;
+  }
+  return loadSnapshot(db, scope);
+}
+
 function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'P2002';
 }
@@ -188,7 +206,7 @@ export class SchedulerEngine {
         const outcome = await prisma.$transaction(
           async (tx) => {
             await lockPools(tx, scope);
-            const loaded = await loadSnapshot(tx, scope);
+            const loaded = await loadFor(tx, event, scope);
             const core = await coreEventOf(tx, event, loaded);
             if (typeof core === 'string') return { kind: 'ignored', reason: core } as const;
             const now = this.clock.now();

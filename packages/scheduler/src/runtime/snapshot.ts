@@ -1,6 +1,7 @@
 // Loads the part of the database one event can touch (its pool) as the core's Snapshot.
 import { Prisma, type PrismaClient } from '@deskpool/db';
 import type { EntityKind, Snapshot } from '../core/types.js';
+import { focusNeedsWholePool, type FocusedEvent } from './focus.js';
 import type { CommandNames } from './commands.js';
 import { batchBootOf, desktopDomainSpec } from './domain-specs.js';
 import { batchDomainNameOf, hostFromRow, isCompanionOperation, jobFromRow, operationFromRow, poolFromRow, taskFromRow, userFromRow, vmFromRow } from './mapping.js';
@@ -54,7 +55,53 @@ export async function loadSnapshot(db: Db, scope: Scope): Promise<LoadedSnapshot
   });
   const missingJobIds = [...new Set(tasks.map((t) => t.jobId))].filter((id) => !jobIds.includes(id));
   const extraJobs = missingJobIds.length > 0 ? await db.batchJob.findMany({ where: { id: { in: missingJobIds } } }) : [];
+  return assemble({ pools, hosts, users, vms, jobs: [...jobs, ...extraJobs], tasks, operations });
+}
 
+/**
+ * focusSnapshot (focus.ts) of the pool's snapshot, read without the rest of the pool: a few
+ * indexed lookups instead of every row. Null when the focused subset is not enough (the caller
+ * reads the whole pool then) or the PC is not in the pool.
+ */
+export async function loadFocusedSnapshot(db: Db, poolId: string, event: FocusedEvent): Promise<LoadedSnapshot | null> {
+  const [pools, host] = await Promise.all([db.pool.findMany({ where: { id: poolId } }), db.host.findFirst({ where: { id: event.hostId, poolId } })]);
+  if (!host) return null;
+  const userId = event.userId ?? host.ownerUserId ?? null;
+  const [users, vms, tasks] = await Promise.all([
+    userId === null ? Promise.resolve([]) : db.user.findMany({ where: { id: userId, poolId } }),
+    db.desktopVm.findMany({
+      where: { poolId, OR: [...(userId === null ? [] : [{ ownerUserId: userId }]), { currentHostId: host.id }, { sourceHostId: host.id }] },
+    }),
+    db.batchTask.findMany({ where: { hostId: host.id, state: { in: [...LIVE_TASK_STATES] } } }),
+  ]);
+  const otherHostIds = new Set<string>();
+  for (const vm of vms) {
+    if (vm.ownerUserId !== userId) continue;
+    for (const id of [vm.currentHostId, vm.sourceHostId, vm.savedStateHostId]) if (id && id !== host.id) otherHostIds.add(id);
+  }
+  const jobIds = [...new Set(tasks.map((t) => t.jobId))];
+  const [otherHosts, jobs] = await Promise.all([
+    otherHostIds.size === 0 ? Promise.resolve([]) : db.host.findMany({ where: { id: { in: [...otherHostIds] }, poolId } }),
+    jobIds.length === 0 ? Promise.resolve([]) : db.batchJob.findMany({ where: { id: { in: jobIds } } }),
+  ]);
+  const hosts = [host, ...otherHosts];
+  const operations = await db.operation.findMany({ where: { hostId: { in: hosts.map((h) => h.id) }, planned: { not: Prisma.DbNull }, settledAt: null } });
+  const loaded = assemble({ pools, hosts, users, vms, jobs, tasks, operations });
+  return focusNeedsWholePool(loaded.snapshot, userId) ? null : loaded;
+}
+
+interface Rows {
+  pools: Awaited<ReturnType<PrismaClient['pool']['findMany']>>;
+  hosts: Awaited<ReturnType<PrismaClient['host']['findMany']>>;
+  users: Awaited<ReturnType<PrismaClient['user']['findMany']>>;
+  vms: Awaited<ReturnType<PrismaClient['desktopVm']['findMany']>>;
+  /** Every job a task refers to must be here, or the task is left out. */
+  jobs: Awaited<ReturnType<PrismaClient['batchJob']['findMany']>>;
+  tasks: Awaited<ReturnType<PrismaClient['batchTask']['findMany']>>;
+  operations: Awaited<ReturnType<PrismaClient['operation']['findMany']>>;
+}
+
+function assemble({ pools, hosts, users, vms, jobs, tasks, operations }: Rows): LoadedSnapshot {
   const snapshot: Snapshot = { pools: {}, hosts: {}, vms: {}, users: {}, jobs: {}, tasks: {}, operations: {} };
   const versions = emptyVersions();
   const vmNames = new Map<string, string>();
@@ -93,7 +140,7 @@ export async function loadSnapshot(db: Db, scope: Scope): Promise<LoadedSnapshot
   const taskResources = new Map<string, ReturnType<typeof jobFromRow>['taskResources']>();
   const jobSpecs = new Map<string, unknown>();
   const taskIndexes = new Map<string, { jobId: string; index: number }>();
-  for (const row of [...jobs, ...extraJobs]) {
+  for (const row of jobs) {
     jobSpecs.set(row.id, row.spec);
     const planned = jobFromRow(row);
     snapshot.jobs[row.id] = planned.job;
