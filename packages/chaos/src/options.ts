@@ -1,5 +1,6 @@
 // The chaos run's flags, validated as a whole; a bad one is named.
 import { z } from 'zod';
+import { FAULT_KINDS, type FaultKind } from './plan.js';
 
 export const chaosOptionsSchema = z
   .object({
@@ -16,7 +17,15 @@ export const chaosOptionsSchema = z
     sloSeconds: z.coerce.number().positive().max(3600).default(90),
     /** Share of the people who come back in the morning and tap. */
     tapShare: z.coerce.number().min(0).max(1).default(0.8),
-    /** TEST ONLY: agents without fencing (the deliberately broken build the checker must catch). */
+    /** Only these kinds of fault (comma-separated); all kinds by default. */
+    faultKinds: z
+      .preprocess((v) => (typeof v === 'string' ? v.split(',').map((k) => k.trim()).filter((k) => k !== '') : v), z.array(z.enum(FAULT_KINDS as [FaultKind, ...FaultKind[]])).min(1))
+      .optional(),
+    /**
+     * TEST ONLY: the deliberately broken build the checker must catch. Agents accept stale
+     * generations and their reconcile destroys nothing; workers count a lost host as fenced at
+     * once (requeueing its tasks while it may still run them).
+     */
     testOnlyDisableFencing: z.coerce.boolean().default(false),
     /** Keep the temp dir (logs of every process, databases) after the run. */
     keep: z.coerce.boolean().default(false),
@@ -44,6 +53,7 @@ const FLAGS: Record<string, keyof ChaosOptionsInput> = {
   '--slo': 'sloSeconds',
   '--tap-share': 'tapShare',
   '--work-dir': 'workDir',
+  '--fault-kinds': 'faultKinds',
 };
 const SWITCHES: Record<string, keyof ChaosOptionsInput> = { '--test-only-disable-fencing': 'testOnlyDisableFencing', '--keep': 'keep' };
 

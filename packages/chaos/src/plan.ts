@@ -70,7 +70,7 @@ export const IDLE_THRESHOLD_MS = 60 * S;
 /** The scheduler declares a host lost after this much silence (15 s heartbeats). */
 export const HEARTBEAT_TIMEOUT_MS = 45 * S;
 
-export function buildPlan(options: Pick<ChaosOptions, 'seed' | 'faults' | 'pcs' | 'fleets' | 'faultSpacingSeconds' | 'sloSeconds' | 'tapShare'>): ChaosPlan {
+export function buildPlan(options: Pick<ChaosOptions, 'seed' | 'faults' | 'pcs' | 'fleets' | 'faultSpacingSeconds' | 'sloSeconds' | 'tapShare'> & { faultKinds?: readonly FaultKind[] | undefined }): ChaosPlan {
   const rand = prng(options.seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
   const between = (lo: number, hi: number): number => lo + rand() * (hi - lo);
@@ -78,11 +78,12 @@ export function buildPlan(options: Pick<ChaosOptions, 'seed' | 'faults' | 'pcs' 
   // Faults begin while desktops are still running and go on through the suspend and the night.
   const faultsStartAt = 15 * S;
   const faults: Fault[] = [];
-  const total = WEIGHTS.reduce((n, [, w]) => n + w, 0);
+  const weights = options.faultKinds ? WEIGHTS.filter(([k]) => options.faultKinds?.includes(k)) : WEIGHTS;
+  const total = weights.reduce((n, [, w]) => n + w, 0);
   for (let i = 0; i < options.faults; i += 1) {
     let r = rand() * total;
-    let kind: FaultKind = 'kill-api';
-    for (const [k, w] of WEIGHTS) {
+    let kind: FaultKind = weights[0]?.[0] ?? 'kill-api';
+    for (const [k, w] of weights) {
       if ((r -= w) < 0) {
         kind = k;
         break;

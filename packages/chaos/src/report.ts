@@ -1,4 +1,5 @@
 // The run's report: what was injected, what held, what broke, and how to replay it.
+import type { ChaosOptions } from './options.js';
 import type { ChaosResult } from './run.js';
 import { describeFault } from './run.js';
 
@@ -20,6 +21,24 @@ export function formatReport(r: ChaosResult): string {
     for (const v of r.violations.slice(0, 50)) lines.push(`    [${v.invariant}] ${v.message}`);
     if (r.violations.length > 50) lines.push(`    … and ${r.violations.length - 50} more`);
   }
-  lines.push(`  replay: npm run chaos -- --seed ${r.seed} --faults ${r.options.faults} --pcs ${r.options.pcs} --fleets ${r.options.fleets}${r.options.testOnlyDisableFencing ? ' --test-only-disable-fencing' : ''}`);
+  lines.push(`  replay: ${replayCommand(r.seed, r.options)}`);
   return lines.join('\n');
+}
+
+/** The command line that plays the same night with the same faults again. */
+export function replayCommand(seed: number, o: ChaosOptions): string {
+  const flags = [
+    `--seed ${seed}`,
+    `--faults ${o.faults}`,
+    `--pcs ${o.pcs}`,
+    `--fleets ${o.fleets}`,
+    `--fault-spacing ${o.faultSpacingSeconds}`,
+    `--task-seconds ${o.taskSeconds}`,
+    `--tasks-per-pc ${o.tasksPerPc}`,
+    `--slo ${o.sloSeconds}`,
+    `--tap-share ${o.tapShare}`,
+    ...(o.faultKinds ? [`--fault-kinds ${o.faultKinds.join(',')}`] : []),
+    ...(o.testOnlyDisableFencing ? ['--test-only-disable-fencing'] : []),
+  ];
+  return `npm run chaos -- ${flags.join(' ')}`;
 }

@@ -158,6 +158,8 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
       DESKPOOL_TIMER_HEARTBEAT_CHECK_MS: '5000',
       DESKPOOL_TIMER_REDISPATCH_MS: '5000',
       DESKPOOL_TIMER_RESULT_SWEEP_MS: '10000',
+      // The broken build: a lost host counts as fenced at once (the worker honours it only under NODE_ENV=test).
+      ...(options.testOnlyDisableFencing ? { NODE_ENV: 'test', DESKPOOL_UNSAFE_DISABLE_FENCING: '1' } : {}),
     };
     const workers = [0, 1].map((i) => new ManagedProcess({ name: `worker${i}`, script: distOf('packages/scheduler', 'worker.js'), env: workerEnv, logFile: path.join(logs, `worker${i}.log`) }));
     for (const w of workers) {
@@ -320,6 +322,23 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
       await sleep(ms);
       await start().catch((err: unknown) => io.print(`  ! could not restart ${what}: ${(err as Error).message}`));
     };
+    /**
+     * The first PC from `planned` on (in turn) that runs a batch guest and is not already cut
+     * off, waiting up to a minute for one; `planned` itself when none does.
+     */
+    const busyPcFrom = async (planned: number): Promise<number> => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const record = await askOffice<Extract<OfficeReply, { type: 'record' }>>({ type: 'record', paths: [] }).catch(() => null);
+        const busy = new Set((record?.domains ?? []).filter((d) => d.domains.some((x) => x.name.startsWith('dp-task-') && x.state === 'running')).map((d) => d.pc));
+        for (let i = 0; i < options.pcs; i += 1) {
+          const pc = (planned + i) % options.pcs;
+          if (busy.has(pc) && !partitioned.has(pc)) return pc;
+        }
+        if (Date.now() >= deadline) return planned;
+        await sleep(2000);
+      }
+    };
     const inject = async (f: Fault): Promise<void> => {
       switch (f.kind as FaultKind) {
         case 'kill-api': {
@@ -358,16 +377,21 @@ export async function runChaos(options: ChaosOptions, io: ChaosIo): Promise<Chao
         case 'cut-connections':
           await toFleet(f.target < 0 ? null : f.target, { type: 'cut', pc: f.target < 0 ? null : f.target });
           return;
-        case 'partition-host':
-          partitioned.add(f.target);
-          await toFleet(f.target, { type: 'partition', pc: f.target, on: true });
+        case 'partition-host': {
+          // Cut off a PC while it runs batch work, or the partition proves nothing about
+          // fencing: the control plane must not start that work elsewhere meanwhile.
+          const pc = await busyPcFrom(f.target);
+          if (pc !== f.target) io.print(`           (PC ${f.target} runs no batch guest: partitioning PC ${pc}, which does)`);
+          partitioned.add(pc);
+          await toFleet(pc, { type: 'partition', pc, on: true });
           background.push(
             sleep(f.durationMs).then(async () => {
-              partitioned.delete(f.target);
-              await toFleet(f.target, { type: 'partition', pc: f.target, on: false }).catch(() => undefined);
+              partitioned.delete(pc);
+              await toFleet(pc, { type: 'partition', pc, on: false }).catch(() => undefined);
             }),
           );
           return;
+        }
         case 'clock-skew':
           skews.set(f.target, f.amount);
           await toFleet(f.target, { type: 'skew', pc: f.target, ms: f.amount });

@@ -29,6 +29,12 @@ describe('the chaos plan', () => {
     expect(plan.faultsEndAt).toBeGreaterThanOrEqual(plan.faults.at(-1)!.at);
   });
 
+  it('injects only the asked kinds of fault when --fault-kinds narrows them', () => {
+    const plan = buildPlan({ ...base, faults: 40, faultKinds: ['partition-host', 'kill-api'] });
+    expect(plan.faults).toHaveLength(40);
+    expect(new Set(plan.faults.map((f) => f.kind))).toEqual(new Set(['partition-host', 'kill-api']));
+  });
+
   it('gives each person activity until they leave and from their tap on', () => {
     const [p] = buildPlan(base).people;
     const start = 1_000_000;
@@ -41,6 +47,17 @@ describe('chaos flags', () => {
   it('reads the documented flags', () => {
     const o = parseChaosArgs(['--faults', '50', '--seed=9', '--pcs', '300', '--test-only-disable-fencing']);
     expect(o).toMatchObject({ faults: 50, seed: 9, pcs: 300, testOnlyDisableFencing: true, fleets: 4 });
+  });
+
+  it('reads --fault-kinds as a comma-separated list and names an unknown kind', () => {
+    expect(parseChaosArgs(['--fault-kinds', 'partition-host,kill-api']).faultKinds).toEqual(['partition-host', 'kill-api']);
+    expect(parseChaosArgs([]).faultKinds).toBeUndefined();
+    try {
+      parseChaosArgs(['--fault-kinds', 'partition-host,meteor']);
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ChaosOptionsInvalid).problems.join('\n')).toMatch(/--fault-kinds/);
+    }
   });
 
   it('names every bad flag at once', () => {
