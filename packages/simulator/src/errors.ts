@@ -11,7 +11,7 @@ export class ServicesUnavailable extends Error {
 export class RealOfficeUnavailable extends ServicesUnavailable {
   constructor(message: string, cause?: unknown) {
     super('libvirt', cause ?? message);
-    this.message = `demo --real: ${message}`;
+    this.message = `--real: ${message}`;
     this.name = 'RealOfficeUnavailable';
   }
 }

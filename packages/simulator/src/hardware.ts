@@ -63,6 +63,11 @@ export interface OfficeHardware {
   desktopOf(p: Person): DemoDesktop;
   /** Desktops already running on their home PCs when the clock starts (real guests booted first). */
   desktopsRunningAtStart: boolean;
+  /**
+   * Real ms to wait after 09:45 for desktops still being suspended, restored or moved (the clock
+   * runs on; their waits count in full).
+   */
+  settleAfterStoryMs: number;
   jobs: DemoJob[];
   /** Cores of one batch task (for CPU-hours). */
   batchCores: number;

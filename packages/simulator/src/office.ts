@@ -372,6 +372,12 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
     cleanups.push(async () => clearInterval(progressTimer));
 
     await time.until(scenario.endMs);
+    if (hardware.settleAfterStoryMs > 0) {
+      const deadline = Date.now() + hardware.settleAfterStoryMs;
+      while (Date.now() < deadline && (await prisma.desktopVm.count({ where: { state: { in: ['SUSPENDING', 'RESTORING', 'MIGRATING'] } } })) > 0) {
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
     clearInterval(progressTimer);
     running = false;
     await Promise.all(loops);

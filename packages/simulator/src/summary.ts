@@ -98,6 +98,7 @@ const fmt = (n: number | null, digits = 0): string => (n === null ? 'n/a' : n.to
 export function formatSummary(s: DemoSummary, speed: number): string {
   const e = s.energy;
   const savedPct = e.alwaysOnKWh > 0 ? (100 * (e.alwaysOnKWh - (e.actualKWh - e.batchKWh))) / e.alwaysOnKWh : 0;
+  const real = (simSeconds: number | null): number | null => (simSeconds === null ? null : simSeconds / speed);
   const lines = [
     '',
     `=== deskpool demo office: ${s.pcs} PCs, one night (Wed 15:30 → Thu 09:45 UTC) ===`,
@@ -108,7 +109,7 @@ export function formatSummary(s: DemoSummary, speed: number): string {
     `energy 19:00–07:00: ${e.actualKWh.toFixed(1)} kWh (of which batch ${e.batchKWh.toFixed(1)}) vs always-on ${e.alwaysOnKWh.toFixed(1)} kWh: desktops and idle PCs used ${savedPct.toFixed(0)}% less`,
     `  power figures: PC on and idle ${POWER_WATTS.pcIdle} W, + ${POWER_WATTS.desktop} W per running desktop, + ${POWER_WATTS.batchCore} W per busy batch core; always-on = every PC on with its desktop running`,
     `morning wait, tap (or sign-in at another PC) → desktop running there, simulated seconds: p50 ${fmt(s.waitsSeconds.p50)}, p95 ${fmt(s.waitsSeconds.p95)}, max ${fmt(s.waitsSeconds.max)}`,
-    `  (at ${speed}x, every real millisecond the control plane spends is ${(speed / 1000).toFixed(1)} simulated seconds)`,
+    `  (at ${speed}x, every real millisecond the control plane or a hypervisor spends is ${(speed / 1000).toFixed(1)} simulated seconds; in real seconds: p50 ${fmt(real(s.waitsSeconds.p50), 1)}, p95 ${fmt(real(s.waitsSeconds.p95), 1)}, max ${fmt(real(s.waitsSeconds.max), 1)})`,
     `pre-staging hits: ${s.preStaging.hits} of ${s.preStaging.arrivals} arrivals at their own PC found their desktop already running`,
     'invariants:',
     ...s.invariants.map((i) => `  [${i.ok ? 'ok' : 'FAILED'}] ${i.name}: ${i.detail}`),
