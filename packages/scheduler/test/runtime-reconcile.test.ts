@@ -126,3 +126,45 @@ describe('a fenced PC comes back', () => {
     expect(await s.prisma.desktopVm.findUniqueOrThrow({ where: { id: office.vmId } })).toMatchObject({ state: 'RUNNING', currentHostId: office.hostId });
   });
 });
+
+describe('batch on a PC that went silent', () => {
+  it('is held there, not placed on a free PC, until the reconcile says what still runs', async () => {
+    const office = await createOffice(s.prisma, { now: NIGHT, presence: 'idle' });
+    const job = await s.prisma.batchJob.create({
+      data: { name: 'crunch', submittedBy: 'user:x', poolId: office.poolId, spec: { name: 'crunch', command: ['true'], cores: 2, memoryMiB: 1024 }, taskCount: 2, tasks: { create: [0, 1].map((index) => ({ index })) } },
+    });
+    expect(await engine().handle({ type: 'jobSubmitted', id: `job.${job.id}`, jobId: job.id })).toMatchObject({ status: 'committed', operations: 2 });
+    const placed = await s.prisma.batchTask.findMany({ where: { jobId: job.id }, orderBy: { index: 'asc' } });
+    expect(placed.map((t) => [t.state, t.hostId])).toEqual([['running', office.hostId], ['running', office.hostId]]);
+
+    expect(await engine().handle({ type: 'heartbeatLost', id: 'hblost.batch', hostId: office.hostId })).toMatchObject({ status: 'committed' });
+    // A free PC appears: the held tasks must not start there while the silent PC may run them.
+    const spare = await s.prisma.host.create({
+      data: { name: `pc-spare-${office.poolId.slice(0, 8)}`, poolId: office.poolId, cores: 8, memoryMiB: 16384, diskGiB: 100, onlineState: 'online', presenceState: 'idle', presenceSince: new Date(NIGHT - 3600_000), lastHeartbeatAt: new Date(NIGHT) },
+    });
+    clock.advance(MINUTE);
+    await engine().handle({ type: 'tick', id: 'tick.placement.held.1', timer: 'placement', poolId: office.poolId });
+    expect(await s.prisma.operation.count({ where: { hostId: spare.id } })).toBe(0);
+    const held = await s.prisma.batchTask.findMany({ where: { jobId: job.id }, orderBy: { index: 'asc' } });
+    expect(held.map((t) => [t.state, t.hostId, t.generation])).toEqual(placed.map((t) => ['running', office.hostId, t.generation]));
+
+    const listener = await listenForCommands(s, office.hostId);
+    let frame: CommandFrame;
+    try {
+      clock.advance(MINUTE);
+      await engine().handle({ type: 'hostBack', id: 'hostback.batch', hostId: office.hostId });
+      const frames = await eventually(() => listener.frames.length > 0 && listener.frames, 'the reconcile command');
+      frame = commandFrameSchema.parse(frames[0]);
+    } finally {
+      listener.stop();
+    }
+    const expected = frame.kind === 'reconcile' ? frame.params.expect.tasks.map((t) => t.taskId).sort() : [];
+    expect(expected).toEqual(placed.map((t) => t.id).sort());
+
+    // The agent found the first task still running and not the second.
+    const [kept, gone] = placed as [(typeof placed)[0], (typeof placed)[0]];
+    await engine().handle({ type: 'operationResult', id: `result.${frame.idempotencyKey}.succeeded`, idempotencyKey: frame.idempotencyKey, outcome: 'succeeded', foundRunningVmIds: [], foundRunningTaskIds: [kept.id] });
+    expect(await s.prisma.batchTask.findUniqueOrThrow({ where: { id: kept.id } })).toMatchObject({ state: 'running', hostId: office.hostId, generation: kept.generation });
+    expect(await s.prisma.batchTask.findUniqueOrThrow({ where: { id: gone.id } })).toMatchObject({ state: 'queued', hostId: null, generation: gone.generation + 1 });
+  });
+});
