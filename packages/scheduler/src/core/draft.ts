@@ -21,6 +21,9 @@ import type {
   User,
 } from './types.js';
 
+/** Shared by every command that waits for nothing (never mutated). */
+const NO_PREREQUISITES: string[] = Object.freeze([]) as unknown as string[];
+
 /** `put` was not told what stood before the write (it looks it up only when an index needs it). */
 const NOT_LOOKED_UP = Symbol('not looked up');
 
@@ -107,7 +110,7 @@ export class PlanDraft {
     // once per plan: enumerating a 100k-key object is the costly part, not the loop.
     if (o.size === 0) {
       let values = this.baseValues.get(kind) as EntityOf<K>[] | undefined;
-      if (!values) this.baseValues.set(kind, (values = Object.values(b)));
+      if (!values) this.baseValues.set(kind, (values = valuesOf(b)));
       return values;
     }
     return this.merged(o, b);
@@ -250,7 +253,9 @@ export class PlanDraft {
   update<K extends EntityKind>(kind: K, id: string, set: Partial<EntityOf<K>>, rule: string): EntityOf<K> {
     const before = this.get(kind, id);
     if (!before) throw new Error(`Planning bug: update of unknown ${kind} ${id}`);
-    const after = { ...before, ...set } as EntityOf<K>;
+    // One spread then plain writes: two spreads in one literal take V8's slow path.
+    const after = { ...before } as EntityOf<K>;
+    for (const k in set) (after as unknown as Record<string, unknown>)[k] = (set as Record<string, unknown>)[k];
     this.put(kind, id, after, before);
     const record: TransitionRecord = { type: 'recordTransition', key: this.nextKey(), cause: this.cause(rule), entity: kind, id, op: 'update', set: set as Record<string, unknown> };
     if ('state' in before) record.from = String(before.state);
@@ -265,11 +270,18 @@ export class PlanDraft {
     this.actions.push({ type: 'recordTransition', key: this.nextKey(), cause: this.cause(rule), entity: kind, id, op: 'delete', set: {} });
   }
 
-  /** Emits a command and records it as an in-flight operation under the same key. */
+  /**
+   * Emits a command and records it as an in-flight operation under the same key. `input` is
+   * the caller's fresh object literal and becomes the command (completed in place, not
+   * copied: a placement round emits 100k commands); do not reuse it afterwards.
+   */
   command(input: CommandInput, rule: string): Command {
     const subject = subjectOf(input);
     const key = `${this.event.id}/${input.type}/${subject.id}/g${input.generation}`;
-    const cmd = { ...input, after: input.after ?? [], key, cause: this.cause(rule) } as Command;
+    const cmd = input as Command;
+    cmd.after = input.after ?? NO_PREREQUISITES;
+    cmd.key = key;
+    cmd.cause = this.cause(rule);
     this.actions.push(cmd);
     this.create('operations', { id: key, type: cmd.type, subject, hostId: cmd.hostId, generation: cmd.generation, startedAt: this.now }, rule);
     return cmd;
@@ -320,6 +332,17 @@ export class PlanDraft {
     for (const op of this.all('operations')) this.reindex(idx, op.id, [], opSubjects(op));
     return idx;
   }
+}
+
+/**
+ * Object.values of a table. V8 reads the values of a big dictionary-mode object (a table
+ * of 100k tasks) on a slow path several times costlier than its keys plus one lookup each.
+ */
+function valuesOf<T>(table: Record<string, T>): T[] {
+  const keys = Object.keys(table);
+  const out = new Array<T>(keys.length);
+  for (let i = 0; i < keys.length; i++) out[i] = table[keys[i] as string] as T;
+  return out;
 }
 
 function vmHosts(vm: DesktopVm | null | undefined): string[] {

@@ -1,0 +1,100 @@
+// Where one placement event's time goes: the steps of SchedulerEngine.handle for a
+// jobSubmitted event (4000 tasks on 1000 PCs by default), run one by one and timed (wall and
+// this process's CPU). A diagnostic for runtime.bench.ts; writes no figures.
+//   npx tsx --conditions source packages/scheduler/bench/runtime-phases.ts
+// Knobs: BENCH_E2E_HOSTS, BENCH_E2E_TASKS, BENCH_RUNS (default 3, the first is a warm-up).
+import { createTestDatabase } from '@deskpool/db/testing';
+import { Redis } from 'ioredis';
+import { plan } from '../src/core/index.js';
+import { commitPlan } from '../src/runtime/commit.js';
+import { dispatchCommands, undispatchedOfEvent } from '../src/runtime/dispatch.js';
+import { coreEventOf, scopeOf, silentLogger } from '../src/runtime/engine.js';
+import { loadSnapshot } from '../src/runtime/snapshot.js';
+
+const HOSTS = Number(process.env.BENCH_E2E_HOSTS ?? 1000);
+const TASKS = Number(process.env.BENCH_E2E_TASKS ?? 4000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const REDIS_URL = process.env.DESKPOOL_TEST_REDIS_URL ?? 'redis://localhost:6379';
+const NOW = Date.UTC(2026, 10, 23, 2, 0);
+
+async function oneRun(run: number): Promise<void> {
+  const db = await createTestDatabase();
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  try {
+    const pool = await db.prisma.pool.create({ data: { name: 'bench', timeZone: 'UTC' } });
+    await db.prisma.host.createMany({
+      data: Array.from({ length: HOSTS }, (_, i) => ({
+        name: `bench-pc-${i}`,
+        poolId: pool.id,
+        cores: 8,
+        memoryMiB: 32768,
+        diskGiB: 500,
+        onlineState: 'online' as const,
+        presenceState: 'idle' as const,
+        presenceSince: new Date(NOW - 3600_000),
+        lastHeartbeatAt: new Date(NOW),
+      })),
+    });
+    const job = await db.prisma.batchJob.create({
+      data: { name: 'bench', submittedBy: 'user:bench', poolId: pool.id, spec: { name: 'bench', command: ['true'], cores: 1, memoryMiB: 1024, taskCount: TASKS }, taskCount: TASKS },
+    });
+    for (let i = 0; i < TASKS; i += 5000) {
+      await db.prisma.batchTask.createMany({ data: Array.from({ length: Math.min(5000, TASKS - i) }, (_, k) => ({ jobId: job.id, index: i + k })) });
+    }
+    const event = { type: 'jobSubmitted' as const, id: `job.${job.id}`, jobId: job.id };
+    const times: [string, number, number][] = [];
+    let t = performance.now();
+    let c = process.cpuUsage();
+    const lap = (name: string) => {
+      const now = performance.now();
+      const cpu = process.cpuUsage(c);
+      times.push([name, now - t, (cpu.user + cpu.system) / 1000]);
+      t = now;
+      c = process.cpuUsage();
+    };
+    const start = t;
+    const scope = await scopeOf(db.prisma, event);
+    if (!scope) throw new Error('no scope');
+    lap('scope');
+    const committed = await db.prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${'bench'}, 0))`;
+        lap('lock');
+        const loaded = await loadSnapshot(tx, scope);
+        lap('load snapshot');
+        const core = await coreEventOf(tx, event, loaded);
+        if (typeof core === 'string') throw new Error(core);
+        lap('core event');
+        const p = plan(loaded.snapshot, core, undefined, NOW);
+        lap('plan');
+        await undispatchedOfEvent(tx, event.id);
+        lap('leftovers');
+        const result = await commitPlan(tx, p, loaded, new Date(NOW));
+        lap('commit');
+        return result;
+      },
+      { maxWait: 10_000, timeout: 120_000 },
+    );
+    lap('transaction end');
+    const sent = await dispatchCommands(db.prisma, redis, `dpphase${process.pid}r${run}:agent:`, committed.dispatches, { now: () => NOW }, silentLogger);
+    lap('dispatch');
+    const total = performance.now() - start;
+    process.stdout.write(
+      `${run === 0 ? 'warm-up ' : ''}run ${run}: ${sent} sent in ${total.toFixed(0)} ms = ${((sent / total) * 1000).toFixed(0)}/s\n` +
+        times.map(([n, ms, cpu]) => `  ${n.padEnd(16)} ${ms.toFixed(0).padStart(6)} ms wall ${cpu.toFixed(0).padStart(6)} ms CPU`).join('\n') +
+        '\n',
+    );
+  } finally {
+    redis.disconnect();
+    await db.drop();
+  }
+}
+
+async function main(): Promise<void> {
+  for (let run = 0; run < RUNS; run++) await oneRun(run);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
