@@ -14,7 +14,7 @@ import { EV_KEY, EV_SYN, agentConfigSchema, encodeInputEvent, enroll, startAgent
 import { TaskOutputStore, buildApp, createAgentGateway, ensureBootstrapAdminToken, type AgentGateway } from '@deskpool/api';
 import type { PrismaClient } from '@deskpool/db';
 import { createTestDatabase, type TestDatabase } from '@deskpool/db/testing';
-import { LibvirtDriver } from '@deskpool/kvm-driver';
+import { LibvirtDriver, type CommandRunner } from '@deskpool/kvm-driver';
 import type { HostInventory } from '@deskpool/protocol';
 import { ALL_TIMERS, DEFAULT_TIMER_SETTINGS, SchedulerEvents, createSchedulerRuntime, runTimer, type RuntimeTimer, type SchedulerRuntime, type TimerSettings } from '@deskpool/scheduler';
 import { Redis } from 'ioredis';
@@ -77,6 +77,8 @@ export interface AddHostOptions {
   owner?: OfficeUser;
   /** Where other PCs live-migrate to this one (advertised in its inventory). */
   migration?: { uri: string; dataUri?: string };
+  /** How the agent's LibvirtDriver runs virsh (benchmarks time the hypervisor's part with it). */
+  driverRunner?: CommandRunner;
 }
 
 export interface WorkerProcess {
@@ -266,7 +268,7 @@ export async function startOffice(options: OfficeOptions = {}): Promise<Office> 
         const fifo = path.join(stateDir, 'input.fifo');
         execFileSync('mkfifo', [fifo]);
         const libvirtUri = o.libvirtUri ?? 'qemu:///system';
-        const driver = new LibvirtDriver({ uri: libvirtUri });
+        const driver = new LibvirtDriver({ uri: libvirtUri, ...(o.driverRunner ? { runner: o.driverRunner } : {}) });
         const config = agentConfigSchema.parse({
           serverUrl: apiUrl,
           stateDir,
