@@ -62,14 +62,7 @@ export async function applyUpFrame(ctx: FrameContext, frame: SequencedUpFrame): 
       return null;
     case 'presence': {
       const since = frame.idleSince !== null ? new Date(frame.idleSince) : at;
-      await prisma.$transaction(async (tx) => {
-        const before = await tx.host.findUnique({ where: { id: hostId }, select: { presenceState: true, presenceSince: true } });
-        if (!before) return;
-        // A late duplicate of an older frame must not undo a newer state.
-        if (before.presenceSince && before.presenceState === frame.state) return;
-        await tx.host.update({ where: { id: hostId }, data: { presenceState: frame.state, presenceSince: since, lastHeartbeatAt: ctx.clock.now(), onlineState: 'online' } });
-        await recordAudit(tx, { entityType: 'host', entityId: hostId, action: `presence.${frame.state}`, actor, cause: `${cause} (source ${frame.source})`, before, after: { presenceState: frame.state, presenceSince: since } });
-      });
+      await recordPresence(prisma, { hostId, state: frame.state, since, heartbeatAt: ctx.clock.now(), actor, cause: `${cause} (source ${frame.source})` });
       await publishEvent(ctx, frame);
       // Event ids derive from the frame, so a re-sent frame is queued once.
       await ctx.events?.publishPresence({ hostId, presence: frame.state, at });
@@ -173,6 +166,34 @@ export async function applyUpFrame(ctx: FrameContext, frame: SequencedUpFrame): 
       return null;
     }
   }
+}
+
+/**
+ * The PC's presence and its audit event, in one statement (one round trip, no interactive
+ * transaction holding a pooled connection while thousands of agents heartbeat). A late
+ * duplicate of an older frame (same state already recorded) changes nothing and is not audited.
+ */
+async function recordPresence(
+  prisma: PrismaClient,
+  p: { hostId: string; state: 'present' | 'idle'; since: Date; heartbeatAt: Date | number; actor: string; cause: string },
+): Promise<void> {
+  const heartbeatAt = new Date(p.heartbeatAt);
+  const after = JSON.stringify({ presenceState: p.state, presenceSince: p.since.toISOString() });
+  await prisma.$executeRaw`
+    WITH before AS (
+      SELECT presence_state, presence_since FROM hosts WHERE id = ${p.hostId}::uuid FOR UPDATE
+    ), changed AS (
+      UPDATE hosts AS h SET presence_state = ${p.state}::presence_state, presence_since = ${p.since}, last_heartbeat_at = ${heartbeatAt}, online_state = 'online'
+      FROM before AS b
+      WHERE h.id = ${p.hostId}::uuid AND NOT (b.presence_since IS NOT NULL AND b.presence_state = ${p.state}::presence_state)
+      RETURNING h.id
+    )
+    INSERT INTO audit_events (entity_type, entity_id, action, actor, cause, before, after)
+    SELECT 'host', ${p.hostId}, ${`presence.${p.state}`}, ${p.actor}, ${p.cause},
+           jsonb_build_object('presenceState', b.presence_state,
+                              'presenceSince', to_char(b.presence_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+           ${after}::jsonb
+    FROM before AS b, changed`;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
