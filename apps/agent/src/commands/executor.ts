@@ -338,8 +338,11 @@ export class CommandExecutor {
    */
   private async restoreDesktop(name: string, statePath: string | undefined, opts: { onProgress: (p: Progress) => void }): Promise<Record<string, unknown>> {
     const d = this.driver;
+    // The common case (a managed save here) goes straight to the driver: it reads the state
+    // itself, and a query more stands between a tap and the desktop.
+    if (!statePath) return { ...(await d.restore(name, opts)) };
     const state = await d.state(name);
-    if (!statePath || state === 'saved' || state === 'running' || state === 'paused') return { ...(await d.restore(name, opts)) };
+    if (state === 'saved' || state === 'running' || state === 'paused') return { ...(await d.restore(name, opts)) };
     if (!(await this.stateFileHere(statePath))) {
       throw new CommandFailure('STATE_MISSING', `desktop ${name} is ${state} here with no managed save, and its saved state ${statePath} is not on this PC; move the state here first or restore it where it lies`);
     }
