@@ -3,7 +3,7 @@
 // continues from where it was instead of starting again at 1.
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { counterValues, ensureGuestImage, guestDomainSpec, readSerialLog, waitForSerial, type LibvirtDriver } from '@deskpool/kvm-driver';
+import { counterValues, ensureGuestImage, guestDomainSpec, readSerialLog, waitForSerial, type DomainType, type LibvirtDriver } from '@deskpool/kvm-driver';
 
 export class CounterGuest {
   private constructor(
@@ -13,14 +13,17 @@ export class CounterGuest {
     private readonly drivers: LibvirtDriver[],
   ) {}
 
-  /** Defines and boots a counter guest on `driver`; resolves once it has counted. */
-  static async boot(driver: LibvirtDriver, dir: string, tag: string, memoryMiB = 256): Promise<CounterGuest> {
+  /**
+   * Defines and boots a counter guest on `driver`; resolves once it has counted. `domainType`:
+   * 'kvm' where the host's KVM was found usable (kvmUsability), else QEMU emulation.
+   */
+  static async boot(driver: LibvirtDriver, dir: string, tag: string, memoryMiB = 256, domainType: DomainType = 'qemu'): Promise<CounterGuest> {
     const image = await ensureGuestImage();
     const domain = `dpt-e2e-${tag}-${randomBytes(3).toString('hex')}`;
     // Outside the private libvirt directories, so a namespaced test host sees the same path.
     const serialPath = path.join(dir, `${domain}.serial.log`);
     const guest = new CounterGuest(domain, serialPath, memoryMiB, [driver]);
-    await driver.define(guestDomainSpec({ name: domain, serialLogPath: serialPath, image, memoryMiB, task: { mode: 'counter' } }));
+    await driver.define(guestDomainSpec({ name: domain, serialLogPath: serialPath, image, memoryMiB, domainType, task: { mode: 'counter' } }));
     await driver.start(domain);
     // Generous: several guests booting at once under emulation on a loaded machine take minutes.
     await guest.waitCountAbove(1, 300_000);

@@ -52,6 +52,7 @@ export function simulatedHardware(ctx: HardwareContext): OfficeHardware {
     pcs,
     desktopOf: (p) => ({ name: `desk-${p.name}`, vcpus: DESKTOP.vcpus, memoryMiB: DESKTOP.memoryMiB, diskGiB: 40, diskLocation: 'shared:/desktops' }),
     desktopsRunningAtStart: false,
+    poolPolicy: {},
     settleAfterStoryMs: 0,
     jobs,
     batchCores: BATCH_TASK.cores,

@@ -63,6 +63,8 @@ export interface OfficeHardware {
   desktopOf(p: Person): DemoDesktop;
   /** Desktops already running on their home PCs when the clock starts (real guests booted first). */
   desktopsRunningAtStart: boolean;
+  /** Pool policy fields this hardware sets on top of the office's (POST /pools). */
+  poolPolicy: Record<string, unknown>;
   /**
    * Real ms to wait after 09:45 for desktops still being suspended, restored or moved (the clock
    * runs on; their waits count in full).

@@ -213,6 +213,7 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
       preStaging: true,
       // Sleeping PCs need Wake-on-LAN, which the agent protocol cannot carry yet.
       powerManagement: false,
+      ...hardware.poolPolicy,
     });
     const users: string[] = [];
     const hosts: string[] = [];
