@@ -5,7 +5,8 @@ import type { PrismaClient } from '@deskpool/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { focusSnapshot, type FocusedEvent } from '../src/runtime/focus.js';
 import { loadFocusedSnapshot, loadSnapshot, type LoadedSnapshot } from '../src/runtime/snapshot.js';
-import { startServices, type TestServices } from './runtime-fixtures.js';
+import { SchedulerEngine } from '../src/runtime/engine.js';
+import { eventually, startServices, type TestServices } from './runtime-fixtures.js';
 
 let s: TestServices;
 beforeAll(async () => {
@@ -102,5 +103,38 @@ describe('loadFocusedSnapshot', () => {
     expect(focusSnapshot(whole.snapshot, { hostId: o.h1.id, userId: null })).toBe(whole.snapshot);
     const otherPool = await s.prisma.pool.create({ data: { name: `focus-empty-${randomBytes(3).toString('hex')}`, timeZone: 'UTC' } });
     expect(await s.prisma.$transaction((tx) => loadFocusedSnapshot(tx, otherPool.id, { hostId: o.h3.id, userId: null }))).toBeNull();
+  });
+
+  it('a presence takes the same pool lock as every other event of the pool: it waits while another holds it', async () => {
+    const o = await seed(s.prisma);
+    const engine = new SchedulerEngine({ prisma: s.prisma, redis: s.redis, channelPrefix: s.channelPrefix });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    // Another event of the pool, holding the pool's lock as lockPools takes it.
+    const other = s.prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`deskpool:pool:${o.pool.id}`}, 0))`;
+        locked();
+        await held;
+      },
+      { timeout: 60_000 },
+    );
+    await isLocked;
+    let done = false;
+    const handled = engine.handle({ type: 'presence', id: `focus-lock-${o.h3.id}`, hostId: o.h3.id, presence: 'present' }).finally(() => (done = true));
+    await eventually(async () => (await s.prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)[0]!.n > 0, 'the presence to wait for the pool lock');
+    expect(done).toBe(false);
+    release();
+    await other;
+    expect(await handled).toMatchObject({ status: 'committed' });
+    expect((await s.prisma.host.findUniqueOrThrow({ where: { id: o.h3.id } })).presenceState).toBe('present');
+  });
+
+  it('ignores a presence of a PC that does not exist (or whose id is not one)', async () => {
+    const engine = new SchedulerEngine({ prisma: s.prisma, redis: s.redis, channelPrefix: s.channelPrefix });
+    expect(await engine.handle({ type: 'presence', id: 'focus-missing-1', hostId: '00000000-0000-4000-8000-000000000000', presence: 'present' })).toMatchObject({ status: 'ignored' });
+    expect(await engine.handle({ type: 'presence', id: 'focus-missing-2', hostId: 'not-a-uuid', presence: 'idle' })).toMatchObject({ status: 'ignored' });
   });
 });

@@ -173,6 +173,18 @@ async function lockPools(db: Db, scope: Scope): Promise<void> {
   }
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** lockPools for the pool of one PC, found and locked in one statement; null when there is no such PC. */
+async function lockPoolOfHost(db: Db, hostId: string): Promise<string | null> {
+  if (!UUID.test(hostId)) return null;
+  const rows = await db.$queryRaw<{ pool_id: string }[]>`
+    SELECT h.pool_id::text AS pool_id
+    FROM hosts AS h, LATERAL (SELECT pg_advisory_xact_lock(hashtextextended('deskpool:pool:' || h.pool_id::text, 0))) AS locked
+    WHERE h.id = ${hostId}::uuid`;
+  return rows[0]?.pool_id ?? null;
+}
+
 export class SchedulerEngine {
   private readonly clock: Clock;
   private readonly settings: PlannerSettings;
@@ -198,14 +210,25 @@ export class SchedulerEngine {
 
   async handle(event: RuntimeEvent): Promise<HandleOutcome> {
     const { prisma } = this.options;
-    const scope = await scopeOf(prisma, event);
-    if (!scope) return { status: 'ignored', reason: `the subject of ${event.type} ${event.id} does not exist` };
+    const focus = focusOf(event);
+    // A one-PC event finds and locks its pool inside the transaction, in one statement.
+    const outerScope = focus ? null : await scopeOf(prisma, event);
+    const missing = `the subject of ${event.type} ${event.id} does not exist`;
+    if (!focus && !outerScope) return { status: 'ignored', reason: missing };
     let lastStale: unknown;
     for (let attempt = 0; attempt <= this.maxReplans; attempt += 1) {
       try {
         const outcome = await prisma.$transaction(
           async (tx) => {
-            await lockPools(tx, scope);
+            let scope: Scope;
+            if (outerScope) {
+              scope = outerScope;
+              await lockPools(tx, scope);
+            } else {
+              const poolId = await lockPoolOfHost(tx, (focus as FocusedEvent).hostId);
+              if (!poolId) return { kind: 'ignored', reason: missing } as const;
+              scope = { poolIds: [poolId] };
+            }
             const loaded = await loadFor(tx, event, scope);
             const core = await coreEventOf(tx, event, loaded);
             if (typeof core === 'string') return { kind: 'ignored', reason: core } as const;
