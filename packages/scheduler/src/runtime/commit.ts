@@ -126,16 +126,10 @@ export async function commitPlan(tx: Tx, plan: Plan, loaded: LoadedSnapshot, now
           inserts.push(companion.row);
           dispatches.push(companion.dispatch);
         }
+        // Its audit event (operation.planned.<type>, cause and key) is written with the row.
+        row.audit = { frameKind: dispatch.frame?.kind ?? null };
         inserts.push(row);
         dispatches.push(dispatch);
-        audits.push({
-          entityType: 'operation',
-          entityId: dispatch.operationId,
-          action: `operation.planned.${cmd.type}`,
-          actor: SCHEDULER_ACTOR,
-          cause: causeText(a),
-          after: { idempotencyKey: dispatch.idempotencyKey, hostId: cmd.hostId, generation: cmd.generation, kind: dispatch.frame?.kind ?? null },
-        });
       } else if (a.op === 'delete') {
         const key = wireKey(a.id);
         settles.push(key);
@@ -185,8 +179,10 @@ export async function commitPlan(tx: Tx, plan: Plan, loaded: LoadedSnapshot, now
     // could move a desktop the planner already kept on its source.
     await tx.operation.updateMany({ where: { idempotencyKey: { in: settles.map(migrateOutKeyOf) }, settledAt: null }, data: { settledAt: now } });
   }
-  await insertOperations(tx, inserts);
+  // Transitions' audit first, then the operations with theirs: within a plan an operation's
+  // "planned" event follows the changes it came with.
   await insertAuditEvents(tx, audits);
+  await insertOperations(tx, inserts, SCHEDULER_ACTOR);
   return { duplicate: false, transitions, dispatches };
 }
 
