@@ -2,7 +2,10 @@
 // jobSubmitted event (4000 tasks on 1000 PCs by default), run one by one and timed (wall and
 // this process's CPU). A diagnostic for runtime.bench.ts; writes no figures.
 //   npx tsx --conditions source packages/scheduler/bench/runtime-phases.ts
-// Knobs: BENCH_E2E_HOSTS, BENCH_E2E_TASKS, BENCH_RUNS (default 3, the first is a warm-up).
+// Knobs: BENCH_E2E_HOSTS, BENCH_E2E_TASKS, BENCH_RUNS (default 3, the first is a warm-up);
+// PHASES_PROFILE=<dir> writes a CPU profile of each run's event handling alone (not the setup).
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { createTestDatabase } from '@deskpool/db/testing';
 import { Redis } from 'ioredis';
 import { plan } from '../src/core/index.js';
@@ -52,6 +55,14 @@ async function oneRun(run: number): Promise<void> {
       t = now;
       c = process.cpuUsage();
     };
+    const profiling = process.env.PHASES_PROFILE ? new Session() : null;
+    if (profiling) {
+      profiling.connect();
+      await profiling.post('Profiler.enable');
+      await profiling.post('Profiler.start');
+    }
+    t = performance.now();
+    c = process.cpuUsage();
     const start = t;
     const scope = await scopeOf(db.prisma, event);
     if (!scope) throw new Error('no scope');
@@ -79,6 +90,11 @@ async function oneRun(run: number): Promise<void> {
     const sent = await dispatchCommands(db.prisma, redis, `dpphase${process.pid}r${run}:agent:`, committed.dispatches, { now: () => NOW }, silentLogger);
     lap('dispatch');
     const total = performance.now() - start;
+    if (profiling) {
+      const { profile } = await profiling.post('Profiler.stop');
+      writeFileSync(`${process.env.PHASES_PROFILE}/phases-run${run}.cpuprofile`, JSON.stringify(profile));
+      profiling.disconnect();
+    }
     process.stdout.write(
       `${run === 0 ? 'warm-up ' : ''}run ${run}: ${sent} sent in ${total.toFixed(0)} ms = ${((sent / total) * 1000).toFixed(0)}/s\n` +
         times.map(([n, ms, cpu]) => `  ${n.padEnd(16)} ${ms.toFixed(0).padStart(6)} ms wall ${cpu.toFixed(0).padStart(6)} ms CPU`).join('\n') +
