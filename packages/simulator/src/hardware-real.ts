@@ -33,6 +33,36 @@ const BATCH_TASK = { cores: 1, memoryMiB: 128 } as const;
 /** Steps of the task that outlasts the night (it yields to the morning and is checkpointed). */
 const LONG_TASK_STEPS = 100_000;
 
+/** One `--real` run at a time on this machine: both would use the same two test hosts. */
+const LOCK_FILE = '/run/deskpool-demo-real.lock';
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Takes the machine's `--real` lock (a lock left by a process that is gone is taken over). */
+export async function lockRealOffice(): Promise<() => Promise<void>> {
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      await fs.writeFile(LOCK_FILE, `${process.pid}\n`, { flag: 'wx' });
+      return () => fs.rm(LOCK_FILE, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number((await fs.readFile(LOCK_FILE, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(holder) && holder > 0 && alive(holder)) {
+        throw new RealOfficeUnavailable(`another demo --real (pid ${holder}) is using the test hosts ${REAL_TEST_HOSTS.map((h) => h.name).join(' and ')}; wait for it to end (lock ${LOCK_FILE}).`);
+      }
+      await fs.rm(LOCK_FILE, { force: true });
+    }
+  }
+  throw new RealOfficeUnavailable(`could not take the lock ${LOCK_FILE}; remove it if no demo --real is running.`);
+}
+
 /** Fails with what to do when this machine cannot run real guests: not root, no libvirtd, no guest image. */
 export async function checkRealOffice(): Promise<void> {
   const uid = process.getuid?.();
@@ -80,6 +110,7 @@ export function countedOn(steps: readonly number[]): boolean {
 export async function realHardware(ctx: HardwareContext): Promise<OfficeHardware> {
   const { scenario, fabric } = ctx;
   if (scenario.people.length !== 1 + REAL_TEST_HOSTS.length) throw new RangeError(`the real office has ${1 + REAL_TEST_HOSTS.length} PCs`);
+  const unlock = await lockRealOffice();
   const testHosts: TestHost[] = [];
   const guests: CounterGuest[] = [];
   const drivers: LibvirtDriver[] = [];
@@ -98,6 +129,7 @@ export async function realHardware(ctx: HardwareContext): Promise<OfficeHardware
       await fs.rm(desktopStatePath(g.domain), { force: true });
     }
     await Promise.all(testHosts.map((h) => h.down()));
+    await unlock();
   };
   try {
     // Both test hosts come up side by side (each takes seconds), while this machine's libvirtd

@@ -1,4 +1,4 @@
-export { runDemoOffice, ServicesUnavailable, RealOfficeUnavailable, BATCH_TASK, type DemoIo, type DemoRun } from './office.js';
+export { runDemoOffice, DemoStopped, ServicesUnavailable, RealOfficeUnavailable, BATCH_TASK, type DemoIo, type DemoRun } from './office.js';
 export { checkRealOffice, countedOn, progressSteps, REAL_TEST_HOSTS } from './hardware-real.js';
 export type { OfficeHardware, DemoPc, DemoDesktop, DemoJob } from './hardware.js';
 export { formatSummary, summarize, type DemoSummary, type InvariantCheck } from './summary.js';

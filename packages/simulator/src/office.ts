@@ -44,6 +44,15 @@ const TIMER_EVERY_MS: Record<RuntimeTimer, number> = {
 export interface DemoIo {
   /** Progress lines and the summary. */
   print(line: string): void;
+  /** Stops the story early: everything is closed and runDemoOffice rejects (DemoStopped). */
+  signal?: AbortSignal;
+}
+
+export class DemoStopped extends Error {
+  constructor() {
+    super('the demo was stopped before the morning ended');
+    this.name = 'DemoStopped';
+  }
 }
 
 export interface DemoRun {
@@ -372,13 +381,19 @@ export async function runDemoOffice(options: DemoOptions, io: DemoIo): Promise<D
     const progressTimer = options.progressEveryMs > 0 ? setInterval(() => void progressLine().then(io.print, () => undefined), options.progressEveryMs) : undefined;
     cleanups.push(async () => clearInterval(progressTimer));
 
-    await time.until(scenario.endMs);
+    const stopped = new Promise<never>((_, reject) => {
+      if (io.signal?.aborted) reject(new DemoStopped());
+      io.signal?.addEventListener('abort', () => reject(new DemoStopped()), { once: true });
+    });
+    stopped.catch(() => undefined);
+    await Promise.race([time.until(scenario.endMs), stopped]);
     if (hardware.settleAfterStoryMs > 0) {
       const deadline = Date.now() + hardware.settleAfterStoryMs;
-      while (Date.now() < deadline && (await prisma.desktopVm.count({ where: { state: { in: ['SUSPENDING', 'RESTORING', 'MIGRATING'] } } })) > 0) {
+      while (Date.now() < deadline && !io.signal?.aborted && (await prisma.desktopVm.count({ where: { state: { in: ['SUSPENDING', 'RESTORING', 'MIGRATING'] } } })) > 0) {
         await new Promise((r) => setTimeout(r, 250));
       }
     }
+    if (io.signal?.aborted) throw new DemoStopped();
     clearInterval(progressTimer);
     running = false;
     await Promise.all(loops);
