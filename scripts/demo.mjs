@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run demo: a small simulated office, one night, end to end (packages/simulator).
-// Flags: --speed N (simulated seconds per real second), --pcs N, --seed N, --stay,
+// Flags: --real (3 PCs on real libvirt guests, as root), --speed N (simulated seconds per real second), --pcs N, --seed N, --stay,
 // --tasks-per-pc N, --task-hours H, --database-url URL, --redis-url URL.
 // --days N runs several days from Monday instead (packages/simulator/README.md) and writes a report.
 import { execFileSync } from 'node:child_process';
@@ -64,9 +64,18 @@ try {
 }
 
 let run;
+// Ctrl-C during the night stops the demo cleanly (with --real: guests and test hosts removed).
+const stop = new AbortController();
+const onInterrupt = () => stop.abort();
+process.once('SIGINT', onInterrupt);
 try {
-  run = await sim.runDemoOffice(options, { print: (line) => process.stdout.write(`${line}\n`) });
+  run = await sim.runDemoOffice(options, { print: (line) => process.stdout.write(`${line}\n`), signal: stop.signal });
+  process.off('SIGINT', onInterrupt);
 } catch (err) {
+  if (err instanceof sim.DemoStopped) {
+    process.stderr.write(`deskpool demo: ${err.message}\n`);
+    process.exit(130);
+  }
   if (err instanceof sim.ServicesUnavailable) {
     process.stderr.write(`deskpool demo: ${err.message}\n`);
     process.exit(3);
