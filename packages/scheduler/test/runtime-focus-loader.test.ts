@@ -4,9 +4,10 @@ import { randomBytes } from 'node:crypto';
 import type { PrismaClient } from '@deskpool/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { focusSnapshot, type FocusedEvent } from '../src/runtime/focus.js';
+import { undispatchedOfEvent } from '../src/runtime/dispatch.js';
 import { loadFocusedSnapshot, loadSnapshot, type LoadedSnapshot } from '../src/runtime/snapshot.js';
 import { SchedulerEngine } from '../src/runtime/engine.js';
-import { eventually, startServices, type TestServices } from './runtime-fixtures.js';
+import { eventually, listenForCommands, startServices, type TestServices } from './runtime-fixtures.js';
 
 let s: TestServices;
 beforeAll(async () => {
@@ -37,7 +38,7 @@ async function seed(prisma: PrismaClient) {
   const vm = (name: string, ownerUserId: string, data: object, poolId = pool.id) =>
     prisma.desktopVm.create({ data: { name: `dpt-${name}-${n}`, ownerUserId, poolId, vcpus: 2, memoryMiB: 4096, maxVcpus: 4, maxMemoryMiB: 8192, diskLocation: `/var/lib/deskpool/disks/${name}.qcow2`, fencingGeneration: 2, ...data } });
   // Ann's desktop is suspended on h2 (she works at h1); her second desktop is stopped.
-  await vm('ann', ann.id, { state: 'SUSPENDED', savedStateHostId: h2.id, savedStatePath: '/var/lib/deskpool/saved/ann.save' });
+  const annVm = await vm('ann', ann.id, { state: 'SUSPENDED', savedStateHostId: h2.id, savedStatePath: '/var/lib/deskpool/saved/ann.save' });
   await vm('ann2', ann.id, { state: 'STOPPED' });
   // Bob's desktop runs on h1 (hot-desked there yesterday); cat's migrates from h3 to h4.
   await vm('bob', bob.id, { state: 'RUNNING', currentHostId: h1.id });
@@ -54,7 +55,12 @@ async function seed(prisma: PrismaClient) {
   await op(h2.id, 'op-h2', { type: 'sleepHost', subject: { kind: 'host', id: h2.id } });
   await op(h3.id, 'op-h3', { type: 'wakeHost', subject: { kind: 'host', id: h4.id } });
   await op(h1.id, 'op-h1-settled', { type: 'sleepHost', subject: { kind: 'host', id: h1.id } }, new Date());
-  return { pool, ann, bob, cat, h1, h2, h3, h4 };
+  // What an interrupted run of event `unsentEvent` committed and never sent, in send order.
+  const unsentEvent = `ev-unsent-${n}`;
+  const cause = { eventId: unsentEvent, event: 'presence', rule: 'desktop.presenceWins' };
+  await prisma.operation.create({ data: { idempotencyKey: `${unsentEvent}/a`, hostId: h1.id, vmId: annVm.id, kind: 'restore', generation: 3, params: {}, planned: { type: 'restoreDesktop', subject: { kind: 'vm', id: annVm.id }, cause }, createdAt: new Date(Date.now() - 2000) } });
+  await prisma.operation.create({ data: { idempotencyKey: `${unsentEvent}/b`, hostId: h2.id, kind: 'sleep', generation: 0, params: {}, planned: { type: 'sleepHost', subject: { kind: 'host', id: h2.id }, cause }, createdAt: new Date(Date.now() - 1000) } });
+  return { pool, ann, bob, cat, h1, h2, h3, h4, unsentEvent };
 }
 
 /** What a plan and its commit can see of a loaded snapshot. */
@@ -94,6 +100,15 @@ describe('loadFocusedSnapshot', () => {
     }
   });
 
+  it('reads, with the event id, what an interrupted run of that event left unsent, as undispatchedOfEvent does', async () => {
+    const o = await seed(s.prisma);
+    const [focused, unsent] = await s.prisma.$transaction(async (tx) => [await loadFocusedSnapshot(tx, o.pool.id, { hostId: o.h1.id, userId: null }, o.unsentEvent), await undispatchedOfEvent(tx, o.unsentEvent)] as const);
+    expect(unsent.map((d) => d.idempotencyKey)).toEqual([`${o.unsentEvent}/a`, `${o.unsentEvent}/b`]);
+    expect(focused?.unsentOfEvent).toEqual(unsent);
+    const none = await s.prisma.$transaction((tx) => loadFocusedSnapshot(tx, o.pool.id, { hostId: o.h1.id, userId: null }, 'ev-with-nothing-left'));
+    expect(none?.unsentOfEvent).toEqual([]);
+  });
+
   it('gives up (null: read the whole pool) when a saved state waits on a sleeping PC, or the PC is in another pool', async () => {
     const o = await seed(s.prisma);
     await s.prisma.host.update({ where: { id: o.h2.id }, data: { asleep: true } });
@@ -130,6 +145,25 @@ describe('loadFocusedSnapshot', () => {
     await other;
     expect(await handled).toMatchObject({ status: 'committed' });
     expect((await s.prisma.host.findUniqueOrThrow({ where: { id: o.h3.id } })).presenceState).toBe('present');
+  });
+
+  it('a presence whose run died between commit and publish has its commands published by the next run', async () => {
+    const o = await seed(s.prisma);
+    const crashing = new SchedulerEngine({ prisma: s.prisma, redis: s.redis, channelPrefix: s.channelPrefix, afterCommit: () => { throw new Error('worker died after the commit'); } });
+    const eventId = `focus-crash-${o.h4.id}`;
+    await s.prisma.host.update({ where: { id: o.h4.id }, data: { presenceState: 'idle' } });
+    await s.prisma.desktopVm.updateMany({ where: { ownerUserId: o.cat.id }, data: { state: 'SUSPENDED', currentHostId: null, sourceHostId: null, savedStateHostId: o.h4.id, savedStatePath: '/var/lib/deskpool/saved/cat.save' } });
+    await expect(crashing.handle({ type: 'presence', id: eventId, hostId: o.h4.id, presence: 'present' })).rejects.toThrow('worker died');
+    const committed = await undispatchedOfEvent(s.prisma, eventId);
+    expect(committed.map((d) => [d.type, d.hostId])).toEqual([['restoreDesktop', o.h4.id]]);
+
+    const listener = await listenForCommands(s, o.h4.id);
+    const engine = new SchedulerEngine({ prisma: s.prisma, redis: s.redis, channelPrefix: s.channelPrefix });
+    expect(await engine.handle({ type: 'presence', id: eventId, hostId: o.h4.id, presence: 'present' })).toMatchObject({ status: 'committed', operations: 0, dispatched: 1 });
+    await eventually(() => listener.frames.length > 0, 'the restore to be published');
+    listener.stop();
+    expect(listener.frames).toEqual([expect.objectContaining({ type: 'command', idempotencyKey: committed[0]!.idempotencyKey, kind: 'restore' })]);
+    expect((await s.prisma.operation.findUniqueOrThrow({ where: { id: committed[0]!.operationId } })).status).toBe('sent');
   });
 
   it('ignores a presence of a PC that does not exist (or whose id is not one)', async () => {

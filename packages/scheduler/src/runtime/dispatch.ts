@@ -155,20 +155,32 @@ function operationOfRow(r: OperationRow): OperationWithVm {
 }
 
 /**
+ * undispatchedOfEvent's query with the event id as parameter `eventIdParam`, each row numbered
+ * (`n`) in send order: the expression matches the partial index operations_pending_event_idx, so
+ * it stays cheap however many operations the table holds. Other statements embed it.
+ */
+export function undispatchedSql(eventIdParam: string): string {
+  return `SELECT o."id"::text AS id, o."idempotency_key", o."host_id"::text AS host_id, o."kind", o."generation", o."params", o."vm_id"::text AS vm_id,
+            o."task_id"::text AS task_id, o."planned", v."name" AS vm_name, row_number() OVER (ORDER BY o."created_at", o."id") AS n
+     FROM "operations" AS o LEFT JOIN "desktop_vms" AS v ON v."id" = o."vm_id"
+     WHERE o."status" = 'pending' AND o."settled_at" IS NULL AND (o."planned" -> 'cause' ->> 'eventId') = ${eventIdParam}`;
+}
+
+/**
  * Operations an earlier run of the same event committed but never published (its worker died
  * between commit and dispatch). The re-run publishes them, so a crash there delays, not loses.
  */
 export async function undispatchedOfEvent(prisma: Pick<PrismaClient, '$queryRawUnsafe'>, eventId: string): Promise<PlannedDispatch[]> {
   // Raw SQL: this runs after every event, and the expression matches the partial index
   // operations_pending_event_idx, so it stays cheap however many operations the table holds.
-  const rows = await prisma.$queryRawUnsafe<OperationRow[]>(
-    `SELECT o."id"::text AS id, o."idempotency_key", o."host_id"::text AS host_id, o."kind", o."generation", o."params", o."vm_id"::text AS vm_id,
-            o."task_id"::text AS task_id, o."planned", v."name" AS vm_name
-     FROM "operations" AS o LEFT JOIN "desktop_vms" AS v ON v."id" = o."vm_id"
-     WHERE o."status" = 'pending' AND o."settled_at" IS NULL AND (o."planned" -> 'cause' ->> 'eventId') = $1
-     ORDER BY o."created_at", o."id"`,
-    eventId,
-  );
+  const rows = await prisma.$queryRawUnsafe<OperationRow[]>(`${undispatchedSql('$1')} ORDER BY n`, eventId);
+  return dispatchesOfRows(rows);
+}
+
+export type UndispatchedRow = OperationRow;
+
+/** The dispatches of undispatchedOfEvent's rows, however they were read. */
+export function dispatchesOfRows(rows: UndispatchedRow[]): PlannedDispatch[] {
   return rows.map((r) => {
     const op = operationOfRow(r);
     return { operationId: op.id, idempotencyKey: op.idempotencyKey, hostId: op.hostId, type: (op.planned as { type: PlannedDispatch['type'] }).type, frame: frameOfOperation(op) };

@@ -154,7 +154,7 @@ export function focusOf(event: RuntimeEvent): FocusedEvent | null {
 async function loadFor(db: Db, event: RuntimeEvent, scope: Scope): Promise<LoadedSnapshot> {
   const focus = focusOf(event);
   if (focus && scope !== 'all' && scope.poolIds.length === 1) {
-    const focused = await loadFocusedSnapshot(db, scope.poolIds[0] as string, focus);
+    const focused = await loadFocusedSnapshot(db, scope.poolIds[0] as string, focus, event.id);
     if (focused) return focused;
   }
   return loadSnapshot(db, scope);
@@ -238,7 +238,7 @@ export class SchedulerEngine {
             // What an interrupted earlier run of this event committed but never sent, read
             // before this plan's own operations exist: a placement round's thousands of fresh
             // operations are then not read back just to be told apart from the leftovers.
-            const unsentBefore = await undispatchedOfEvent(tx, event.id);
+            const unsentBefore = loaded.unsentOfEvent ?? (await undispatchedOfEvent(tx, event.id));
             const result = await commitPlan(tx, p, loaded, new Date(now));
             return { kind: 'planned', result, unsentBefore, reasons: p.reasons.map((r) => `${r.code}: ${r.message}`) } as const;
           },

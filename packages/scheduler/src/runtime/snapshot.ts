@@ -2,6 +2,8 @@
 import { Prisma, type PrismaClient } from '@deskpool/db';
 import type { EntityKind, Snapshot } from '../core/types.js';
 import { focusNeedsWholePool, type FocusedEvent } from './focus.js';
+import type { PlannedDispatch } from './commit.js';
+import { dispatchesOfRows, undispatchedSql, type UndispatchedRow } from './dispatch.js';
 import type { CommandNames } from './commands.js';
 import { batchBootOf, desktopDomainSpec } from './domain-specs.js';
 import { batchDomainNameOf, hostFromRow, isCompanionOperation, jobFromRow, operationFromRow, poolFromRow, taskFromRow, userFromRow, vmFromRow } from './mapping.js';
@@ -20,6 +22,11 @@ export interface LoadedSnapshot {
   vmNames: Map<string, string>;
   hostNames: Map<string, string>;
   names: CommandNames;
+  /**
+   * loadFocusedSnapshot only, given the event id: what an interrupted earlier run of the event
+   * committed but never sent (undispatchedOfEvent), read in the same statement.
+   */
+  unsentOfEvent?: PlannedDispatch[];
 }
 
 const ACTIVE_JOB_STATES = ['queued', 'running'] as const;
@@ -64,8 +71,8 @@ export async function loadSnapshot(db: Db, scope: Scope): Promise<LoadedSnapshot
  * row. Null when the focused subset is not enough (the caller reads the whole pool then) or the
  * PC is not in the pool.
  */
-export async function loadFocusedSnapshot(db: Db, poolId: string, event: FocusedEvent): Promise<LoadedSnapshot | null> {
-  const [found] = await db.$queryRawUnsafe<FocusedRows[]>(FOCUSED_SQL, poolId, event.hostId, event.userId, [...LIVE_TASK_STATES]);
+export async function loadFocusedSnapshot(db: Db, poolId: string, event: FocusedEvent, eventId?: string): Promise<LoadedSnapshot | null> {
+  const [found] = await db.$queryRawUnsafe<FocusedRows[]>(FOCUSED_SQL, poolId, event.hostId, event.userId, [...LIVE_TASK_STATES], eventId ?? null);
   if (!found?.hosts?.some((h) => h.id === event.hostId)) return null;
   const loaded = assemble({
     pools: (found.pools ?? []).map((r) => rowOf<Rows['pools'][number]>(r)),
@@ -76,14 +83,18 @@ export async function loadFocusedSnapshot(db: Db, poolId: string, event: Focused
     tasks: (found.tasks ?? []).map((r) => rowOf<Rows['tasks'][number]>(r)),
     operations: (found.operations ?? []).map((r) => rowOf<Rows['operations'][number]>(r)),
   });
+  if (eventId !== undefined) loaded.unsentOfEvent = dispatchesOfRows((found.unsent ?? []) as UndispatchedRow[]);
   const userId = event.userId ?? found.hosts.find((h) => h.id === event.hostId)?.owner_user_id ?? null;
   return focusNeedsWholePool(loaded.snapshot, typeof userId === 'string' ? userId : null) ? null : loaded;
 }
 
 type JsonRow = Record<string, unknown>;
-type FocusedRows = { [K in keyof Rows]: JsonRow[] | null };
+type FocusedRows = { [K in keyof Rows]: JsonRow[] | null } & { unsent: JsonRow[] | null };
 
-/** $1 pool, $2 PC, $3 the sign-in's user (null: the PC's owner), $4 live task states. Rows as JSON. */
+/**
+ * $1 pool, $2 PC, $3 the sign-in's user (null: the PC's owner), $4 live task states, $5 the
+ * event id (null: not asked) for its unsent operations. Rows as JSON.
+ */
 const FOCUSED_SQL = `
 WITH pc AS (SELECT * FROM hosts WHERE id = $2::uuid AND pool_id = $1::uuid),
 person AS (SELECT COALESCE($3::uuid, (SELECT owner_user_id FROM pc)) AS id),
@@ -103,7 +114,8 @@ SELECT
   (SELECT json_agg(vms) FROM vms) AS vms,
   (SELECT json_agg(j) FROM batch_jobs j WHERE j.id IN (SELECT job_id FROM ts)) AS jobs,
   (SELECT json_agg(ts) FROM ts) AS tasks,
-  (SELECT json_agg(o) FROM operations o WHERE o.host_id IN (SELECT id FROM hs) AND o.planned IS NOT NULL AND o.settled_at IS NULL) AS operations`;
+  (SELECT json_agg(o) FROM operations o WHERE o.host_id IN (SELECT id FROM hs) AND o.planned IS NOT NULL AND o.settled_at IS NULL) AS operations,
+  (SELECT json_agg(u ORDER BY u.n) FROM (${undispatchedSql('$5::text')}) AS u WHERE $5::text IS NOT NULL) AS unsent`;
 
 /** Columns whose JSON text is a timestamp (Prisma DateTime, or DateTime[] for arrivals). */
 const TIMESTAMP_COLUMNS = new Set(['presence_since', 'last_heartbeat_at', 'created_at', 'updated_at', 'state_changed_at', 'pinned_until', 'deadline', 'cancel_requested_at', 'started_at', 'finished_at', 'settled_at', 'sent_at', 'arrivals']);
