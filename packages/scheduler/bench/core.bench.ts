@@ -2,7 +2,10 @@
 // candidate sampling, action emission) for 100k queued tasks on fleets of 1k, 10k and 100k
 // PCs. Snapshot construction is outside the timing; committing the plan is the runtime's cost.
 // Writes bench/results/scheduler.json at the repo root (keeps figures other benches put there).
+// Knobs: BENCH_FLEETS (1000,10000,100000), BENCH_RUNS (5), BENCH_NO_WRITE=1 (print only),
+// BENCH_PROFILE=<dir> (a CPU profile of the timed rounds alone, per fleet; implies no write).
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -134,13 +137,19 @@ interface FleetResult {
   load: number;
 }
 
-function benchFleet(hosts: number): FleetResult {
+async function benchFleet(hosts: number): Promise<FleetResult> {
   const snapshot = office(hosts);
   const runsMs: number[] = [];
   const cpuMs: number[] = [];
   let placed = 0;
   // One warm-up round so the JIT has compiled the hot paths before we time anything.
   plan(snapshot, { id: 'warmup', type: 'tick', timer: 'placement' }, undefined, NOW);
+  const profiling = process.env.BENCH_PROFILE ? new Session() : null;
+  if (profiling) {
+    profiling.connect();
+    await profiling.post('Profiler.enable');
+    await profiling.post('Profiler.start');
+  }
   for (let i = 0; i < RUNS; i++) {
     const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
@@ -151,19 +160,26 @@ function benchFleet(hosts: number): FleetResult {
     cpuMs.push((c.user + c.system) / 1000);
     placed = p.actions.reduce((n, a) => n + (a.type === 'placeTask' ? 1 : 0), 0);
   }
+  if (profiling) {
+    const { profile } = await profiling.post('Profiler.stop');
+    writeFileSync(path.join(process.env.BENCH_PROFILE as string, `core-${hosts}.cpuprofile`), JSON.stringify(profile));
+    profiling.disconnect();
+  }
   const medianMs = median(runsMs);
   return { hosts, placed, medianMs, medianCpuMs: median(cpuMs), placementsPerS: placed / (medianMs / 1000), offeredPerS: TASKS / (medianMs / 1000), runsMs, load: os.loadavg()[0] ?? NaN };
 }
 
-const results = FLEETS.map((h) => {
-  const r = benchFleet(h);
+const results: FleetResult[] = [];
+for (const h of FLEETS) {
+  const r = await benchFleet(h);
   console.log(
     `${String(h).padStart(7)} hosts: placed ${String(r.placed).padStart(6)} of ${TASKS} in ${r.medianMs.toFixed(0)} ms (median of ${RUNS}; runs ${r.runsMs.map((x) => x.toFixed(0)).join(', ')} ms)` +
       ` → ${Math.round(r.placementsPerS)} placements/s, ${Math.round(r.offeredPerS)} tasks considered/s, ${(r.medianMs * 1000 / TASKS).toFixed(2)} µs per task;` +
       ` CPU ${r.medianCpuMs.toFixed(0)} ms per round (load average ${r.load.toFixed(1)} on ${os.cpus().length} cores)`,
   );
-  return r;
-});
+  results.push(r);
+}
+if (process.env.BENCH_NO_WRITE || process.env.BENCH_PROFILE) process.exit(0);
 
 const method = (r: FleetResult) =>
   `planning core alone: one plan() placement round over ${TASKS} queued tasks on ${r.hosts} PCs (80% with an absent owner and a suspended desktop; ${r.placed} placed, the rest did not fit); ` +
