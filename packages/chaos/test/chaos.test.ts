@@ -1,8 +1,8 @@
 // The CI form of the chaos run: a short night on the real stack (own PostgreSQL cluster and
 // Redis server, 2 API and 2 worker processes from dist/, agent fleets, simulated PCs) with at
 // least 10 faults, which must pass. (That the checker catches broken evidence is
-// check.test.ts; an end-to-end run with fencing disabled was not caught by this seed — see
-// docs/reliability.md.) Needs `npm run build` (npm test does it) and PostgreSQL 15's
+// check.test.ts; that it catches a broken build end to end is chaos-fencing.test.ts.)
+// Needs `npm run build` (npm test does it) and PostgreSQL 15's
 // initdb/pg_ctl and redis-server on the machine.
 import { describe, expect, it } from 'vitest';
 import { chaosOptionsSchema, type ChaosOptionsInput } from '../src/options.js';
