@@ -18,7 +18,7 @@ const demoOptionsObject = z
     stay: z.boolean().default(false),
     /** Batch tasks per PC in the night's workload. */
     tasksPerPc: z.coerce.number().int().min(0).max(20).optional(),
-    /** CPU time each batch task needs, in simulated hours (per core); default 4, or 2 with --real. */
+    /** CPU time each batch task needs, in simulated hours (per core); default 4, or 1 with --real. */
     taskHours: z.coerce.number().min(0.1).max(24).optional(),
     /** PostgreSQL to create the demo database on (a role with CREATEDB). */
     databaseAdminUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL').default('postgresql://deskpool:deskpool@localhost:5432/deskpool'),
@@ -37,7 +37,7 @@ export const demoOptionsSchema = demoOptionsObject
     speed: o.speed ?? (o.real ? 600 : 500),
     pcs: o.pcs ?? (o.real ? REAL_PCS : 50),
     tasksPerPc: o.tasksPerPc ?? (o.real ? 1 : 4),
-    taskHours: o.taskHours ?? (o.real ? 2 : 4),
+    taskHours: o.taskHours ?? (o.real ? 1 : 4),
   }));
 export type DemoOptions = z.output<typeof demoOptionsSchema>;
 export type DemoOptionsInput = z.input<typeof demoOptionsSchema>;

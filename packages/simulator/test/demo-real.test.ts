@@ -10,14 +10,19 @@ import { formatSummary, parseDemoOptions, runDemoOffice, type DemoRun } from '..
 describe('demo --real', () => {
   let run: Promise<DemoRun> | undefined;
   const stop = new AbortController();
+  const lines: string[] = [];
   afterAll(async () => {
-    // A run cut short (test timeout) still removes its guests, test hosts and database.
+    // A run cut short (test timeout) still removes its guests, test hosts and database, and
+    // shows how far the night got.
     stop.abort();
-    await (await run?.catch(() => undefined))?.close();
+    const finished = await run?.catch((err: unknown) => {
+      console.log(`demo --real did not finish (${(err as Error).message}); its progress:\n${lines.join('\n')}`);
+      return undefined;
+    });
+    await finished?.close();
   }, 180_000);
 
   it('suspends real desktops overnight, runs and checkpoints real batch guests, and brings every desktop back with its guest state', async () => {
-    const lines: string[] = [];
     const options = parseDemoOptions({
       real: true,
       speed: 800,

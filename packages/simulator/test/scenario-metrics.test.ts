@@ -66,7 +66,7 @@ describe('flags', () => {
 
   it('--real is three PCs with their own defaults, and refuses another PC count', () => {
     expect(parseDemoArgs([])).toMatchObject({ real: false, pcs: 50, speed: 500, tasksPerPc: 4, taskHours: 4 });
-    expect(parseDemoArgs(['--real'])).toMatchObject({ real: true, pcs: 3, speed: 600, tasksPerPc: 1, taskHours: 2 });
+    expect(parseDemoArgs(['--real'])).toMatchObject({ real: true, pcs: 3, speed: 600, tasksPerPc: 1, taskHours: 1 });
     expect(parseDemoArgs(['--real', '--speed', '900', '--pcs', '3'])).toMatchObject({ real: true, pcs: 3, speed: 900 });
     expect(() => parseDemoArgs(['--real', '--pcs', '8'])).toThrow(/--pcs: --real runs exactly 3 PCs/);
   });
