@@ -22,7 +22,7 @@ const AGENTS = Number(process.env.BENCH_AGENTS ?? 10_000);
 const HEARTBEAT_SECONDS = 20;
 const IN_FLIGHT = 1000;
 const COMMANDS = 2000;
-/** PCs per pool: the scheduler plans one pool at a time and loads that pool for each event. */
+/** PCs per pool: the scheduler locks one pool per event; a presence reads only its PC's part of it. */
 const POOL_SIZE = Number(process.env.BENCH_POOL_SIZE ?? 200);
 /** Presence events measured, sent open loop at PRESENCE_PER_S while heartbeats run. */
 const PRESENCE_SAMPLES = Number(process.env.BENCH_PRESENCE_SAMPLES ?? 300);
@@ -303,7 +303,7 @@ async function main(): Promise<void> {
     const presenceMethod =
       `${outcomes.length} "present" frames, each from a different agent whose PC holds its owner's suspended desktop, sent open loop at ${PRESENCE_PER_S}/s after ${WARMUP} uncounted warm-up events, ` +
       `while all ${AGENTS} agents heartbeat every ${HEARTBEAT_INTERVAL_S} s (${Math.round(hbLatencies.length / hbSeconds)}/s acked, ack p99 ${percentile(hbLatencies, 99).toFixed(1)} ms); ` +
-      `from the frame leaving the agent to the command (${kinds || 'none'}) arriving on its socket: API gateway (presence row + audit, BullMQ event) → scheduler worker process (lock the PC's pool of ${POOL_SIZE}, load it, plan, commit, publish) → gateway → socket; ` +
+      `from the frame leaving the agent to the command (${kinds || 'none'}) arriving on its socket: API gateway (presence row + audit, BullMQ event) → scheduler worker process (lock the PC's pool of ${POOL_SIZE}, read the PC's part of it, plan, commit, publish) → gateway → socket; ` +
       `p50 ${p50.toFixed(1)} ms; ${missing} without a command within 30 s; ${breakdown}; ${cpuText}; API, worker, PostgreSQL, Redis and the ${AGENTS} simulated agents on the same 2 shared cores (load average ${load})`;
     figures['agents10k.event_to_command_ms.p99'] = Number.isFinite(p99)
       ? { value: Number(p99.toFixed(1)), unit: 'ms', method: presenceMethod }
