@@ -166,9 +166,11 @@ describe('loadFocusedSnapshot', () => {
     expect((await s.prisma.operation.findUniqueOrThrow({ where: { id: committed[0]!.operationId } })).status).toBe('sent');
   });
 
-  it('ignores a presence of a PC that does not exist (or whose id is not one)', async () => {
+  it('ignores a presence of a PC that does not exist (or whose id is not one), and plans nothing for a sign-in of nobody', async () => {
     const engine = new SchedulerEngine({ prisma: s.prisma, redis: s.redis, channelPrefix: s.channelPrefix });
     expect(await engine.handle({ type: 'presence', id: 'focus-missing-1', hostId: '00000000-0000-4000-8000-000000000000', presence: 'present' })).toMatchObject({ status: 'ignored' });
     expect(await engine.handle({ type: 'presence', id: 'focus-missing-2', hostId: 'not-a-uuid', presence: 'idle' })).toMatchObject({ status: 'ignored' });
+    const o = await seed(s.prisma);
+    expect(await engine.handle({ type: 'signIn', id: 'focus-missing-3', hostId: o.h3.id, userId: 'nobody' })).toMatchObject({ status: 'committed', operations: 0 });
   });
 });

@@ -153,7 +153,8 @@ export function focusOf(event: RuntimeEvent): FocusedEvent | null {
 /** The snapshot an event is planned from: its focused subset when that is enough, else its pools. */
 async function loadFor(db: Db, event: RuntimeEvent, scope: Scope): Promise<LoadedSnapshot> {
   const focus = focusOf(event);
-  if (focus && scope !== 'all' && scope.poolIds.length === 1) {
+  // A user id that is no UUID names nobody: the whole pool's plan says so (unknownSubject).
+  if (focus && scope !== 'all' && scope.poolIds.length === 1 && (focus.userId === null || UUID.test(focus.userId))) {
     const focused = await loadFocusedSnapshot(db, scope.poolIds[0] as string, focus, event.id);
     if (focused) return focused;
   }
