@@ -24,9 +24,15 @@ export class CounterGuest {
     const serialPath = path.join(dir, `${domain}.serial.log`);
     const guest = new CounterGuest(domain, serialPath, memoryMiB, [driver]);
     await driver.define(guestDomainSpec({ name: domain, serialLogPath: serialPath, image, memoryMiB, domainType, task: { mode: 'counter' } }));
-    await driver.start(domain);
-    // Generous: several guests booting at once under emulation on a loaded machine take minutes.
-    await guest.waitCountAbove(1, 300_000);
+    try {
+      await driver.start(domain);
+      // Generous: several guests booting at once under emulation on a loaded machine take minutes.
+      await guest.waitCountAbove(1, 300_000);
+    } catch (e) {
+      // Nobody holds the guest yet to clean it up.
+      await guest.remove();
+      throw e;
+    }
     return guest;
   }
 
@@ -54,10 +60,22 @@ export class CounterGuest {
     return (await this.counts()).indexOf(1, 1) === -1;
   }
 
-  async remove(): Promise<void> {
+  /**
+   * Destroys and undefines the guest wherever it may be, until libvirt no longer knows it. Once
+   * is not enough: a restore still in flight when the test ends holds the domain's job lock, so
+   * the destroy fails while the undefine succeeds, and the restore then finishes into a
+   * transient domain that nothing would ever stop.
+   */
+  async remove(deadlineMs = 60_000): Promise<void> {
+    const until = Date.now() + deadlineMs;
     for (const d of this.drivers) {
-      await d.destroy(this.domain).catch(() => undefined);
-      await d.undefine(this.domain).catch(() => undefined);
+      for (;;) {
+        await d.destroy(this.domain).catch(() => undefined);
+        await d.undefine(this.domain).catch(() => undefined);
+        const state = await d.state(this.domain).catch(() => 'unknown');
+        if (state === 'missing' || Date.now() > until) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
     }
   }
 }
