@@ -39,6 +39,9 @@ async function main(): Promise<void> {
       const agentConfig = agentConfigSchema.parse({
         serverUrl: `http://127.0.0.1:${port}`,
         stateDir: a.stateDir,
+        // Consoles inside the run's directory (the office mirrors guests' consoles only there),
+        // one path for every PC as on real PCs: the agent reads a batch guest's result from it.
+        consoleDir: path.join(path.dirname(path.dirname(a.stateDir)), 'consoles'),
         presenceSources: [{ kind: 'trace', path: tracePath }],
         driver: { kind: 'simulated' },
         // The person's idle threshold at the PC; the pool's rule (1 min, counted from the last
