@@ -125,3 +125,20 @@ describe('batch on a lost host', () => {
     expect(next.tasks['with-cp']).toMatchObject({ state: 'CHECKPOINTED', hostId: null });
   });
 });
+
+describe('a person at a PC that was cut off', () => {
+  it('gets their desktop once the PC is reconciled, from the presence it reported while lost', () => {
+    const w = new World()
+      .pool('p1', { storageMode: 'shared' })
+      .person('alice', 'h1', { state: 'SUSPENDED', hostId: null, savedState: { kind: 'shared' }, generation: 3 }, { presence: 'idle', presenceSince: 0 });
+    let s = step(w.s, { id: 'hb', type: 'heartbeatLost', hostId: 'h1' }, MONDAY_2AM).next;
+    // The tap arrives while the PC is still fenced: nothing may start there yet.
+    const tap = step(s, { id: 'tap', type: 'presence', hostId: 'h1', presence: 'present' }, LATER);
+    expect(commands(tap.plan, 'restoreDesktop')).toEqual([]);
+    s = tap.next;
+    s = backAndReconcileOp(s).next;
+    const { plan: p, next } = answer(s, 'reconcileHost', 'h1', 'succeeded', LATER + 2000, { foundRunningVmIds: [], foundRunningTaskIds: [] });
+    expect(commands(p, 'restoreDesktop').map((c) => [c.vmId, c.hostId])).toEqual([['vm-alice', 'h1']]);
+    expect(next.vms['vm-alice']).toMatchObject({ state: 'RESTORING', hostId: 'h1' });
+  });
+});

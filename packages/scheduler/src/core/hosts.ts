@@ -1,4 +1,5 @@
 import type { PlanDraft } from './draft.js';
+import { onPresent } from './presence.js';
 import type { BatchTask, DesktopVm, Host } from './types.js';
 
 /** Where a task starts again after losing its host: its last checkpoint if reachable, else zero. */
@@ -131,6 +132,10 @@ export function onReconciled(draft: PlanDraft, hostId: string, foundRunning: Rea
     if (foundRunning.has(vm.id)) draft.update('vms', vm.id, { state: 'RUNNING', hostId: host.id, sourceHostId: null }, rule);
     else ruleOutLocation(draft, vm, host.id, rule);
   }
+  // A person who tapped while the PC was cut off was not served then (nothing may start on a
+  // PC before its reconcile); the presence the PC reported is acted on now.
+  const now = draft.get('hosts', host.id);
+  if (wasLost && now?.presence === 'present' && now.ownerUserId) onPresent(draft, host.id);
 }
 
 /**
