@@ -38,6 +38,7 @@ import {
 import { LocalCommandRunner } from '../runner.js';
 import { migrateLive as migrateLiveImpl } from './migrate.js';
 import { parseDominfo, parseDomstats, parseEventLine, parseJobInfo, parseKeyValues, parseList, parseNodeMemory, toDomainState, type DomInfo } from './parse.js';
+import { VirshSession } from './session.js';
 import { Virsh } from './virsh.js';
 import { domainXml, nameFromXml, sizesFromXml, specHash, specHashFromXml } from './xml.js';
 
@@ -294,17 +295,50 @@ export class LibvirtDriver implements HypervisorDriver {
 
   async restoreFromFile(path: string, opts: OpOptions = {}): Promise<RestoreFromFileResult> {
     assertAbsolute(path);
-    const name = await this.savedImageName(path, opts);
-    if (!name) throw new InvalidSpec(`${path} is not a saved domain image`, [{ path: 'path', message: 'not a libvirt save image' }]);
+    const head = await this.savedImageHead(path, opts);
+    const name = head.xml ? nameFromXml(head.xml) : undefined;
+    if (!head.xml || !name) throw new InvalidSpec(`${path} is not a saved domain image`, [{ path: 'path', message: 'not a libvirt save image' }]);
     const info = await this.dominfo(name, 'restoreFromFile', opts);
     if (info && (info.state === 'running' || info.state === 'paused')) return { changed: false, state: info.state, name };
-    const xml = await this.virsh.run(['save-image-dumpxml', path], { operation: 'restoreFromFile', domain: name, ...sig(opts) });
-    const maxKiB = Number(/<memory\b[^>]*>(\d+)<\/memory>/.exec(xml)?.[1] ?? 0);
-    this.ensureMemoryFits(name, { maxMemoryKiB: maxKiB }, await this.freeMemoryMiB(opts), 'restore');
+    const maxKiB = Number(/<memory\b[^>]*>(\d+)<\/memory>/.exec(head.xml)?.[1] ?? 0);
+    this.ensureMemoryFits(name, { maxMemoryKiB: maxKiB }, head.freeMiB, 'restore');
     opts.onProgress?.({ phase: 'restoring' });
-    await this.virsh.run(['restore', path], { operation: 'restoreFromFile', domain: name, long: true, ...sig(opts) });
+    let state: DomainState;
+    if (VirshSession.accepts(['restore', path])) {
+      // The state it came back in (running, or paused if saved paused), read in the same process.
+      const res = await this.virsh.sequence([['restore', path], ['domstate', name]], { long: true, ...sig(opts) });
+      if (res.code !== 0) throw classifyVirshError(res.stderr, { operation: 'restoreFromFile', domain: name, uri: this.virsh.uri, state: info?.state ?? 'missing' });
+      state = toDomainState(res.stdout.trim().split('\n').pop() ?? '');
+    } else {
+      await this.virsh.run(['restore', path], { operation: 'restoreFromFile', domain: name, long: true, ...sig(opts) });
+      state = await this.state(name, opts);
+    }
     opts.onProgress?.({ phase: 'done', fraction: 1 });
-    return { changed: true, state: await this.state(name, opts), name };
+    return { changed: true, state, name };
+  }
+
+  /**
+   * A save image's domain definition (undefined when the file is no save image) and the host's
+   * free memory, in one virsh round trip where the path allows it.
+   */
+  private async savedImageHead(path: string, opts: OpOptions): Promise<{ xml?: string; freeMiB: number }> {
+    if (!VirshSession.accepts(['save-image-dumpxml', path])) {
+      const res = await this.virsh.raw(['save-image-dumpxml', path], sig(opts));
+      if (res.code !== 0) {
+        const err = classifyVirshError(res.stderr, { operation: 'save-image-dumpxml', uri: this.virsh.uri });
+        if (err instanceof LibvirtDown) throw err;
+        return { freeMiB: 0 };
+      }
+      return { xml: res.stdout, freeMiB: await this.freeMemoryMiB(opts) };
+    }
+    const res = await this.virsh.sequence([['nodememstats'], ['save-image-dumpxml', path]], sig(opts));
+    const at = res.stdout.search(/^<domain\b/m);
+    if (at < 0) {
+      const err = classifyVirshError(res.stderr, { operation: 'save-image-dumpxml', uri: this.virsh.uri });
+      if (err instanceof LibvirtDown) throw err;
+      return { freeMiB: 0 };
+    }
+    return { xml: res.stdout.slice(at), freeMiB: parseNodeMemory(res.stdout.slice(0, at)).freeMiB };
   }
 
   migrateLive(name: string, target: MigrationTarget, opts: MigrateOptions = {}): Promise<MigrateResult> {
@@ -467,10 +501,12 @@ export class LibvirtDriver implements HypervisorDriver {
           abortJob();
         }, opts.timeoutMs)
       : undefined;
+    // Woken when the job ends, so the caller does not wait out a poll interval after it.
+    const pollerStop = new AbortController();
     const poller = opts.onProgress
       ? (async () => {
           while (!finished) {
-            await sleep(this.pollMs * 2).catch(() => undefined);
+            await sleep(this.pollMs * 2, pollerStop.signal).catch(() => undefined);
             if (finished) break;
             const r = await this.virsh.raw(['domjobinfo', '--rawstats', name]).catch(() => undefined);
             const p = r && r.code === 0 ? parseJobInfo(r.stdout, phase) : undefined;
@@ -488,6 +524,7 @@ export class LibvirtDriver implements HypervisorDriver {
       opts.onProgress?.({ phase: 'done', fraction: 1 });
     } finally {
       finished = true;
+      pollerStop.abort();
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       await poller;

@@ -133,9 +133,17 @@ export async function migrateLive(virsh: Virsh, name: string, target: MigrationT
       }, opts.timeoutMs)
     : undefined;
 
+  // Woken when the migration ends, so the caller does not wait out a poll interval after it.
+  let wakePoller = (): void => undefined;
   const poller = (async () => {
     while (!finished) {
-      await sleep(POLL_MS);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, POLL_MS);
+        wakePoller = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
       if (finished) break;
       // Short timeout: a query stuck behind a busy daemon must not silence progress for the whole job.
       const r = await virsh.raw(['domjobinfo', '--rawstats', name], { timeoutMs: 5_000 }).catch(() => undefined);
@@ -160,6 +168,7 @@ export async function migrateLive(virsh: Virsh, name: string, target: MigrationT
     });
   } finally {
     finished = true;
+    wakePoller();
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
     await poller;
@@ -175,10 +184,12 @@ export async function migrateLive(virsh: Virsh, name: string, target: MigrationT
     throw err;
   }
 
-  // Only the target can report the finished job.
-  const done = await targetVirsh.raw(['domjobinfo', '--completed', '--rawstats', name], { timeoutMs: 30_000 }).catch(() => undefined);
-  const stats = done && done.code === 0 ? parseMigrationJob(done.stdout) : { active: false };
-  const state = (await domainState(targetVirsh, name)) ?? 'running';
+  // Only the target can report the finished job; its state comes in the same virsh process.
+  const done = await targetVirsh.sequence([['domjobinfo', '--completed', '--rawstats', name], ['domstate', name]], { timeoutMs: 30_000 }).catch(() => undefined);
+  const lines = done?.stdout.trim().split('\n') ?? [];
+  const last = lines.at(-1)?.trim();
+  const stats = done && done.code === 0 ? parseMigrationJob(lines.slice(0, -1).join('\n')) : { active: false };
+  const state = last === 'paused' ? 'paused' : last === 'running' ? 'running' : ((await domainState(targetVirsh, name)) ?? 'running');
   opts.onProgress?.({ phase: 'done', fraction: 1, ...(stats.dataProcessed !== undefined ? { bytesDone: stats.dataProcessed } : {}), ...(stats.dataTotal ? { bytesTotal: stats.dataTotal } : {}) });
   const result: MigrateResult = { changed: true, state, durationMs: stats.timeElapsedMs ?? Date.now() - started };
   if (stats.downtimeMs !== undefined) result.downtimeMs = stats.downtimeMs;
@@ -204,8 +215,4 @@ async function domainState(v: Virsh, name: string, signal?: AbortSignal): Promis
   if (s === 'running') return 'running';
   if (s === 'paused') return 'paused';
   return 'shutoff';
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -154,9 +154,35 @@ export class SftpFiles implements HostFiles {
     });
   }
 
+  /**
+   * Over the SFTP session already open, not a `mkdir -p` command: each command is a new SSH
+   * session, which costs a server far more than a few SFTP requests on an open one.
+   */
   async ensureDir(dir: string): Promise<void> {
-    const res = await this.runner.run(['mkdir', '-p', '-m', '0700', '--', dir]);
-    if (res.code !== 0) throw new HypervisorFailure(`mkdir ${dir} on ${this.connection.target.host}`, res.stderr || res.stdout);
+    const sftp = await this.sftp();
+    const kind = (p: string): Promise<'dir' | 'other' | 'missing'> =>
+      new Promise((resolve, reject) => {
+        sftp.stat(p, (err, st) => {
+          if (!err) return resolve(st.isDirectory() ? 'dir' : 'other');
+          if ((err as Error & { code?: number }).code === 2) return resolve('missing'); // SSH_FX_NO_SUCH_FILE
+          reject(err);
+        });
+      });
+    if ((await kind(dir)) === 'dir') return;
+    let path = '';
+    for (const part of dir.split('/').filter(Boolean)) {
+      path += `/${part}`;
+      const found = await kind(path);
+      if (found === 'dir') continue;
+      if (found === 'other') throw new HypervisorFailure(`mkdir ${dir} on ${this.connection.target.host}`, `${path} exists and is not a directory`);
+      await new Promise<void>((resolve, reject) => {
+        sftp.mkdir(path, { mode: 0o700 }, (err) => {
+          if (!err) return resolve();
+          // Another mover created it meanwhile.
+          void kind(path).then((k) => (k === 'dir' ? resolve() : reject(new HypervisorFailure(`mkdir ${path} on ${this.connection.target.host}`, err.message))), reject);
+        });
+      });
+    }
   }
 
   async openRead(path: string): Promise<Readable> {
