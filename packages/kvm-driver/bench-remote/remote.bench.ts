@@ -204,7 +204,7 @@ async function main(): Promise<void> {
         value: round(median(lm.overhead)),
         unit: 'ms',
         target: '<= 20',
-        method: `median over the rounds of (LibvirtDriver.migrateLive time - time of the virsh migrate process it ran), paired; the driver's checks before (dominfo) and its completed-job query on the target after count as overhead; the unpaired medians differ by ${round(d - r)} ms (a TCG guest's pre-copy convergence varies by seconds)`,
+        method: `median over the rounds of (LibvirtDriver.migrateLive time - time of the virsh migrate process it ran), paired; the driver's check before (dominfo) and its progress polling count as overhead (without jobStats, as here and as the agent calls it, the target is not queried afterwards); the unpaired medians differ by ${round(d - r)} ms (a TCG guest's pre-copy convergence varies by seconds)`,
       };
     } catch (e) {
       const why = `live migration failed: ${(e as Error).message}`.slice(0, 500);

@@ -166,6 +166,12 @@ export interface MigrateOptions extends OpOptions {
   bandwidthMiBps?: number;
   /** Copy disk images too (no shared storage). */
   copyStorage?: boolean;
+  /**
+   * Also read the finished job's statistics (downtime, bytes sent) and the state from the target
+   * afterwards: one more libvirt connection, to the target, after the migration (tens of ms).
+   * Without it, bytes come from the last progress reading and the state is the source's.
+   */
+  jobStats?: boolean;
 }
 
 export interface MigrateResult extends OpResult {

@@ -133,6 +133,7 @@ export async function migrateLive(virsh: Virsh, name: string, target: MigrationT
       }, opts.timeoutMs)
     : undefined;
 
+  let lastSeen: MigrationJobStats | undefined;
   // Woken when the migration ends, so the caller does not wait out a poll interval after it.
   let wakePoller = (): void => undefined;
   const poller = (async () => {
@@ -150,6 +151,7 @@ export async function migrateLive(virsh: Virsh, name: string, target: MigrationT
       if (!r || r.code !== 0 || finished) continue;
       const stats = parseMigrationJob(r.stdout);
       if (!stats.active) continue;
+      lastSeen = stats;
       if (opts.postCopy && !postCopyRequested && (stats.memoryIteration ?? 0) >= 1) {
         // First full pass done: switch so the guest runs on the target and pulls the rest on demand.
         postCopyRequested = true;
@@ -184,6 +186,12 @@ export async function migrateLive(virsh: Virsh, name: string, target: MigrationT
     throw err;
   }
 
+  if (!opts.jobStats) {
+    // A live migration keeps the guest's run state; what was sent is known from the last reading.
+    const state = info.state === 'paused' ? 'paused' : 'running';
+    opts.onProgress?.({ phase: 'done', fraction: 1, ...(lastSeen?.dataProcessed !== undefined ? { bytesDone: lastSeen.dataProcessed } : {}) });
+    return { changed: true, state, durationMs: Date.now() - started, ...(lastSeen?.dataProcessed !== undefined ? { bytesTransferred: lastSeen.dataProcessed } : {}) };
+  }
   // Only the target can report the finished job; its state comes in the same virsh process.
   const done = await targetVirsh.sequence([['domjobinfo', '--completed', '--rawstats', name], ['domstate', name]], { timeoutMs: 30_000 }).catch(() => undefined);
   const lines = done?.stdout.trim().split('\n') ?? [];
