@@ -3,7 +3,7 @@
 // which is where saved states go over SFTP). A person signing in at the second PC gets their
 // desktop there, and it is no longer on the first:
 // a running desktop is live-migrated (the guest's counter carries on without a reboot).
-// (A suspended desktop's saved-state move does not work yet: see the package README.)
+// (A suspended desktop moves by its saved state: desktop-hotdesk-suspended.test.ts.)
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
