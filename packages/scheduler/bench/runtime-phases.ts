@@ -7,6 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { createTestDatabase } from '@deskpool/db/testing';
+import { seedPlacementOffice } from './placement-office.js';
 import { Redis } from 'ioredis';
 import { plan } from '../src/core/index.js';
 import { commitPlan } from '../src/runtime/commit.js';
@@ -24,26 +25,8 @@ async function oneRun(run: number): Promise<void> {
   const db = await createTestDatabase();
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   try {
-    const pool = await db.prisma.pool.create({ data: { name: 'bench', timeZone: 'UTC' } });
-    await db.prisma.host.createMany({
-      data: Array.from({ length: HOSTS }, (_, i) => ({
-        name: `bench-pc-${i}`,
-        poolId: pool.id,
-        cores: 8,
-        memoryMiB: 32768,
-        diskGiB: 500,
-        onlineState: 'online' as const,
-        presenceState: 'idle' as const,
-        presenceSince: new Date(NOW - 3600_000),
-        lastHeartbeatAt: new Date(NOW),
-      })),
-    });
-    const job = await db.prisma.batchJob.create({
-      data: { name: 'bench', submittedBy: 'user:bench', poolId: pool.id, spec: { name: 'bench', command: ['true'], cores: 1, memoryMiB: 1024, taskCount: TASKS }, taskCount: TASKS },
-    });
-    for (let i = 0; i < TASKS; i += 5000) {
-      await db.prisma.batchTask.createMany({ data: Array.from({ length: Math.min(5000, TASKS - i) }, (_, k) => ({ jobId: job.id, index: i + k })) });
-    }
+    const { jobId } = await seedPlacementOffice(db.prisma, { hosts: HOSTS, tasks: TASKS, now: NOW });
+    const job = { id: jobId };
     const event = { type: 'jobSubmitted' as const, id: `job.${job.id}`, jobId: job.id };
     const times: [string, number, number][] = [];
     let t = performance.now();

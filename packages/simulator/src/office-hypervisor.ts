@@ -184,6 +184,14 @@ export function officeHypervisor(fabric: OfficeFabric, pc: number, driver: Simul
     shutdown: (name, opts) => stopping(name, () => driver.shutdown(name, opts)),
   };
 
+  return withOverrides(driver, overrides);
+}
+
+/**
+ * The driver with some operations replaced: the rest go to the driver itself (bound to it, so
+ * a class's private fields keep working).
+ */
+export function withOverrides(driver: HypervisorDriver, overrides: Partial<HypervisorDriver>): HypervisorDriver {
   return new Proxy(driver, {
     get(target, prop, receiver) {
       const own = (overrides as Record<PropertyKey, unknown>)[prop];
@@ -191,7 +199,7 @@ export function officeHypervisor(fabric: OfficeFabric, pc: number, driver: Simul
       const value: unknown = Reflect.get(target, prop, receiver);
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
-  }) as HypervisorDriver;
+  });
 }
 
 /** The scheduler's convention for a task's checkpoint (packages/scheduler mapping.ts). */

@@ -9,7 +9,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { HypervisorDriver, LibvirtDriver, OpOptions } from '@deskpool/kvm-driver';
-import { desktopStatePath, type OfficeFabric } from './office-hypervisor.js';
+import { desktopStatePath, withOverrides, type OfficeFabric } from './office-hypervisor.js';
 
 const isTask = (name: string): boolean => name.startsWith('dp-task-');
 
@@ -60,14 +60,7 @@ export function realOfficeHypervisor(fabric: OfficeFabric, pc: number, driver: L
     shutdown: (name, opts) => stopping(name, () => driver.shutdown(name, opts)),
   };
 
-  return new Proxy(driver, {
-    get(target, prop, receiver) {
-      const own = (overrides as Record<PropertyKey, unknown>)[prop];
-      if (own !== undefined) return own;
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  }) as HypervisorDriver;
+  return withOverrides(driver, overrides);
 }
 
 /**
