@@ -65,7 +65,7 @@ describe('agent protocol: up-frames', () => {
     }
   });
 
-  it('refuses task frames with a negative offset, empty or oversized data, a fractional exit code or a missing generation', () => {
+  it('refuses task frames with a negative offset, empty or oversized data, a fractional exit code, a missing generation or one beyond a PostgreSQL integer', () => {
     const base = { type: 'task-output', seq: 1, at, taskId: 't', generation: 0, offset: 0, data: 'x' };
     expect(decodeUpFrame(JSON.stringify(base)).ok).toBe(true);
     const bad: [Record<string, unknown>, string][] = [
@@ -74,6 +74,9 @@ describe('agent protocol: up-frames', () => {
       [{ ...base, data: 'x'.repeat(MAX_TASK_OUTPUT_CHARS + 1) }, 'data'],
       [{ type: 'task-finished', seq: 2, at, taskId: 't', generation: 0, exitCode: 1.5 }, 'exitCode'],
       [{ type: 'task-finished', seq: 2, at, taskId: 't', exitCode: 0 }, 'generation'],
+      // Found by the agent fuzzer: 2^31 reached PostgreSQL's integer column as a server error.
+      [{ type: 'task-finished', seq: 2, at, taskId: 't', generation: 2 ** 31, exitCode: 0 }, 'generation'],
+      [{ ...base, generation: 2 ** 31 }, 'generation'],
       [{ type: 'task-finished', seq: 2, at, taskId: 't', generation: 0, exitCode: 0, result: 'r'.repeat(MAX_TASK_RESULT_CHARS + 1) }, 'result'],
     ];
     for (const [frame, field] of bad) {

@@ -7,6 +7,8 @@ const timestamp = z.iso.datetime({ offset: true });
  * knows what it may drop from its outbox. Receivers must tolerate repeats (a frame whose ack was
  * lost is sent again after a reconnect): every up-frame is safe to apply twice. */
 const seq = z.number().int().positive();
+/** A fencing or task generation: stored as a PostgreSQL integer, so at most 2^31 - 1. */
+const generation = z.number().int().nonnegative().max(2147483647);
 
 export const PRESENCE_STATES = ['present', 'idle'] as const;
 export const PRESENCE_SOURCES = ['evdev', 'logind', 'fifo', 'trace'] as const;
@@ -155,7 +157,7 @@ export const taskOutputFrameSchema = z
     seq,
     at: timestamp,
     taskId: batchTaskId,
-    generation: z.number().int().nonnegative(),
+    generation,
     offset: z.number().int().nonnegative(),
     data: z.string().min(1).max(MAX_TASK_OUTPUT_CHARS),
   })
@@ -172,7 +174,7 @@ export const taskFinishedFrameSchema = z
     seq,
     at: timestamp,
     taskId: batchTaskId,
-    generation: z.number().int().nonnegative(),
+    generation,
     exitCode: z.number().int().min(-2147483648).max(2147483647).nullable(),
     /** What the guest wrote as its result (its DESKPOOL-RESULT line). */
     result: z.string().max(MAX_TASK_RESULT_CHARS).optional(),

@@ -6,8 +6,9 @@ export const hostInventorySchema = z
     hostname: z.string().min(1).max(253),
     cpuCores: z.number().int().positive().max(4096),
     cpuModel: z.string().max(256).optional(),
-    memoryMiB: z.number().int().positive(),
-    diskGiB: z.number().nonnegative(),
+    // Bounded by what a PostgreSQL integer column holds (and far above any PC).
+    memoryMiB: z.number().int().positive().max(2 ** 26),
+    diskGiB: z.number().nonnegative().max(2 ** 30),
     gpus: z.array(z.object({ vendor: z.string().max(64), model: z.string().max(256) }).strict()).max(32),
     macAddresses: z.array(z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, 'lower-case colon-separated MAC')).max(64),
     hypervisor: z
