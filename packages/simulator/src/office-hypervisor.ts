@@ -138,16 +138,7 @@ export function officeHypervisor(fabric: OfficeFabric, pc: number, driver: Simul
     return true;
   };
 
-  const running = async <T>(name: string, op: () => Promise<T>): Promise<T> => {
-    const result = await op();
-    fabric.markRunning(name, pc);
-    return result;
-  };
-  const stopping = async <T>(name: string, op: () => Promise<T>): Promise<T> => {
-    const result = await op();
-    fabric.markStopped(name, pc);
-    return result;
-  };
+  const { running, stopping } = fabricMarks(fabric, pc);
 
   /** Restore from shared storage (the desktop's or a checkpoint's save file), or boot the image. */
   const startOrRestore = async (name: string, opts?: OpOptions) => {
@@ -185,6 +176,22 @@ export function officeHypervisor(fabric: OfficeFabric, pc: number, driver: Simul
   };
 
   return withOverrides(driver, overrides);
+}
+
+/** Wraps an operation so the fabric records where the guest runs (or that it stopped) once it succeeded. */
+export function fabricMarks(fabric: OfficeFabric, pc: number) {
+  return {
+    running: async <T>(name: string, op: () => Promise<T>): Promise<T> => {
+      const result = await op();
+      fabric.markRunning(name, pc);
+      return result;
+    },
+    stopping: async <T>(name: string, op: () => Promise<T>): Promise<T> => {
+      const result = await op();
+      fabric.markStopped(name, pc);
+      return result;
+    },
+  };
 }
 
 /**

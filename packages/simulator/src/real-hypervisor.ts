@@ -9,7 +9,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { HypervisorDriver, LibvirtDriver, OpOptions } from '@deskpool/kvm-driver';
-import { desktopStatePath, withOverrides, type OfficeFabric } from './office-hypervisor.js';
+import { desktopStatePath, fabricMarks, withOverrides, type OfficeFabric } from './office-hypervisor.js';
 
 const isTask = (name: string): boolean => name.startsWith('dp-task-');
 
@@ -18,16 +18,7 @@ async function fileHere(file: string): Promise<boolean> {
 }
 
 export function realOfficeHypervisor(fabric: OfficeFabric, pc: number, driver: LibvirtDriver): HypervisorDriver {
-  const running = async <T>(name: string, op: () => Promise<T>): Promise<T> => {
-    const result = await op();
-    fabric.markRunning(name, pc);
-    return result;
-  };
-  const stopping = async <T>(name: string, op: () => Promise<T>): Promise<T> => {
-    const result = await op();
-    fabric.markStopped(name, pc);
-    return result;
-  };
+  const { running, stopping } = fabricMarks(fabric, pc);
 
   /** A desktop's state on shared storage comes back here (defined here from then on); the file goes once it ran. */
   const restoreShared = async (name: string, opts?: OpOptions) => {
