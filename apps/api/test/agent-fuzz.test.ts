@@ -54,6 +54,23 @@ describe('agent protocol fuzzing', () => {
     socket.close();
   });
 
+  it('refuses half of a surrogate pair anywhere in a frame, naming where (seed 419629037 got a server error for it)', async () => {
+    const socket = await connectAgent(target);
+    await settled(target.db);
+    const count = await changeCount(target.db);
+    const frames = [
+      { type: 'op-result', seq: 71, at: '2026-11-26T10:00:00.000Z', idempotencyKey: '\ud800', outcome: 'failed', replayed: false, error: { code: 'X', message: 'y' } },
+      { type: 'op-result', seq: 72, at: '2026-11-26T10:00:00.000Z', idempotencyKey: 'op-nothing-00002', outcome: 'failed', replayed: false, error: { code: 'X', message: 'bad\udc00news' } },
+    ];
+    for (const frame of frames) {
+      socket.ws.send(JSON.stringify(frame));
+      expect(await socket.next()).toMatchObject({ type: 'error', code: 'MALFORMED_FRAME', refSeq: frame.seq, message: expect.stringMatching(/surrogate/) });
+    }
+    expect(socket.ws.readyState).toBe(WebSocket.OPEN);
+    expect(await changeCount(target.db)).toBe(count);
+    socket.close();
+  });
+
   it('treats a replayed frame as already applied: acked again, nothing written twice', async () => {
     const socket = await connectAgent(target);
     const frame = JSON.stringify({ type: 'presence', seq: 41, at: '2026-11-26T10:00:00.000Z', state: 'present', idleSince: null, source: 'evdev' });

@@ -60,7 +60,7 @@ function toText(raw: RawFrame): { text: string; bytes: number } {
 }
 
 /**
- * Where the first NUL character is, in a string or an object key; null when there is none.
+ * Where the first character PostgreSQL cannot store is, in a string or an object key; null when there is none.
  * Iterative, with paths kept as parent links (built only for the answer), so neither deep
  * nesting nor its length can overflow the stack or cost more than one visit per value.
  */
@@ -73,15 +73,23 @@ function pathOf(link: PathLink | null): string[] {
   for (let l = link; l; l = l.parent) out.push(l.key);
   return out.reverse();
 }
-function nulPath(value: unknown): string[] | null {
+/** NUL, or half of a UTF-16 surrogate pair: PostgreSQL stores neither in text or jsonb. */
+const LONE_SURROGATE = /\p{Cs}/u;
+function unstorableKind(s: string): 'nul' | 'surrogate' | null {
+  if (s.includes('\u0000')) return 'nul';
+  return LONE_SURROGATE.test(s) ? 'surrogate' : null;
+}
+function unstorablePath(value: unknown): { path: string[]; kind: 'nul' | 'surrogate' } | null {
   const stack: [unknown, PathLink | null][] = [[value, null]];
   while (stack.length > 0) {
     const [v, at] = stack.pop()!;
     if (typeof v === 'string') {
-      if (v.includes('\u0000')) return pathOf(at);
+      const kind = unstorableKind(v);
+      if (kind) return { path: pathOf(at), kind };
     } else if (typeof v === 'object' && v !== null) {
       for (const [k, child] of Object.entries(v)) {
-        if (k.includes('\u0000')) return pathOf({ key: k.replaceAll('\u0000', '\\u0000'), parent: at });
+        const kind = unstorableKind(k);
+        if (kind) return { path: pathOf({ key: k.replaceAll('\u0000', '\\u0000').replace(/\p{Cs}/gu, '\\uFFFD'), parent: at }), kind };
         stack.push([child, { key: k, parent: at }]);
       }
     }
@@ -112,12 +120,13 @@ function decode(raw: RawFrame, schemas: Record<string, z.ZodType>, direction: 'u
   const refSeq = typeof record.seq === 'number' && Number.isInteger(record.seq) ? record.seq : undefined;
   const refIdempotencyKey = typeof record.idempotencyKey === 'string' ? record.idempotencyKey.slice(0, 128) : undefined;
   const ref = { ...(refSeq !== undefined ? { refSeq } : {}), ...(refIdempotencyKey !== undefined ? { refIdempotencyKey } : {}) };
-  const nulAt = nulPath(value);
-  if (nulAt) {
-    // Neither end can store it (PostgreSQL refuses U+0000 in text and jsonb): refused here, by field.
-    const joined = nulAt.join('.');
+  const bad = unstorablePath(value);
+  if (bad) {
+    // Neither end can store it (PostgreSQL refuses U+0000 and lone surrogates in text and jsonb): refused here, by field.
+    const joined = bad.path.join('.');
     const where = joined === '' ? '(root)' : joined.length > 200 ? `${joined.slice(0, 200)}…` : joined;
-    return { ok: false, error: errorFrame('MALFORMED_FRAME', `${where}: strings must not contain the NUL character (\\u0000)`, { ...ref, details: { issues: [{ path: where, message: 'contains U+0000' }] } }) };
+    const [what, issue] = bad.kind === 'nul' ? ['the NUL character (\\u0000)', 'contains U+0000'] : ['half of a UTF-16 surrogate pair (invalid Unicode)', 'contains a lone surrogate'];
+    return { ok: false, error: errorFrame('MALFORMED_FRAME', `${where}: strings must not contain ${what}`, { ...ref, details: { issues: [{ path: where, message: issue }] } }) };
   }
   const schema = Object.hasOwn(schemas, type) ? schemas[type] : undefined;
   if (!schema) {
